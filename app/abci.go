@@ -1,0 +1,357 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+
+	"github.com/medchain/medchain/module"
+	"github.com/medchain/medchain/store"
+	"github.com/medchain/medchain/x/identity"
+)
+
+// Version is the application protocol version reported to CometBFT.
+const Version = 1
+
+var keyChainID = []byte{0x03}
+
+var _ abci.Application = (*App)(nil)
+
+// blockState is staged between FinalizeBlock and Commit.
+type blockState struct {
+	height     int64
+	time       time.Time
+	valUpdates []module.ValidatorUpdate
+}
+
+// Info implements abci.Application.
+func (a *App) Info(_ context.Context, _ *abci.RequestInfo) (*abci.ResponseInfo, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	last := a.ms.LastCommit()
+	if last.Version > 0 && a.chainID == "" {
+		r, _, err := a.ms.Reader(AuthStore, 0)
+		if err != nil {
+			return nil, err
+		}
+		a.chainID = string(r.Get(keyChainID))
+	}
+	return &abci.ResponseInfo{Data: "medchain", Version: strconv.Itoa(Version), AppVersion: Version, LastBlockHeight: last.Version, LastBlockAppHash: last.Hash}, nil
+}
+
+// InitChain implements abci.Application: it loads the genesis app state
+// into the working stores (committed with block 1) and returns the
+// validator set the organizations declare.
+func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.ResponseInitChain, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var gs GenesisState
+	dec := json.NewDecoder(strings.NewReader(string(req.AppStateBytes)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&gs); err != nil {
+		return nil, fmt.Errorf("genesis app_state: %w", err)
+	}
+	if gs.Params == (Params{}) {
+		gs.Params = DefaultParams()
+	}
+	if err := gs.Params.validate(); err != nil {
+		return nil, fmt.Errorf("genesis app_state: %w", err)
+	}
+	a.chainID, a.params = req.ChainId, gs.Params
+	ctx := &module.Context{ChainID: req.ChainId, Height: req.InitialHeight, Time: req.Time.UTC(), Store: a.ms.Working}
+	known := map[string]bool{}
+	for _, m := range a.modules {
+		known[m.Name()] = true
+		if err := m.InitGenesis(ctx, gs.Modules[m.Name()]); err != nil {
+			return nil, err
+		}
+	}
+	for _, name := range sortedKeys(gs.Modules) {
+		if !known[name] {
+			return nil, fmt.Errorf("genesis app_state: unknown module %q", name)
+		}
+	}
+	auth := a.ms.Working(AuthStore)
+	pbz, _ := json.Marshal(gs.Params)
+	auth.Set(keyParams, pbz)
+	auth.Set(keyChainID, []byte(req.ChainId))
+
+	var vals []abci.ValidatorUpdate
+	for _, v := range a.Org.Keeper.Validators(a.ms.Working("org")) {
+		vals = append(vals, abci.Ed25519ValidatorUpdate(v.PubKey, v.Power))
+	}
+	if len(vals) == 0 {
+		return nil, errors.New("genesis app_state: no organization runs a validator")
+	}
+	return &abci.ResponseInitChain{Validators: vals, AppHash: a.ms.WorkingHash()}, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// CheckTx implements abci.Application: admission against the last committed
+// state plus the transactions already in this node's mempool.
+func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.ResponseCheckTx, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	start := time.Now()
+	var ids, auth store.Reader
+	if a.ms.LastCommit().Version == 0 {
+		ids, auth = a.ms.Working(identity.StoreName), a.ms.Working(AuthStore)
+	} else {
+		ids, _, _ = a.ms.Reader(identity.StoreName, 0)
+		auth, _, _ = a.ms.Reader(AuthStore, 0)
+	}
+	ad, err := a.admit(req.Tx, ids, func(did string) uint64 {
+		if s, ok := a.checkSeq[did]; ok {
+			return s
+		}
+		return NextSequence(auth, did)
+	})
+	a.metrics.observeCheck(err, time.Since(start))
+	if err != nil {
+		space, code, log := codeOf(err)
+		return &abci.ResponseCheckTx{Codespace: space, Code: code, Log: log}, nil
+	}
+	a.checkSeq[ad.signer] = ad.seq + 1
+	return &abci.ResponseCheckTx{Code: abci.CodeTypeOK, GasWanted: 1}, nil
+}
+
+func codeOf(err error) (string, uint32, string) {
+	if space, code, ok := module.CodeOf(err); ok {
+		return space, code, err.Error()
+	}
+	return ErrInternal.Codespace, ErrInternal.Code, ErrInternal.Desc
+}
+
+// PrepareProposal implements abci.Application: it keeps the mempool's order
+// and drops transactions past the byte limit.
+func (a *App) PrepareProposal(_ context.Context, req *abci.RequestPrepareProposal) (*abci.ResponsePrepareProposal, error) {
+	var txs [][]byte
+	var total int64
+	for _, t := range req.Txs {
+		total += int64(len(t))
+		if total > req.MaxTxBytes {
+			break
+		}
+		txs = append(txs, t)
+	}
+	return &abci.ResponsePrepareProposal{Txs: txs}, nil
+}
+
+// ProcessProposal implements abci.Application. Invalid transactions in a
+// proposal are rejected one by one in FinalizeBlock, so the block is accepted.
+func (a *App) ProcessProposal(context.Context, *abci.RequestProcessProposal) (*abci.ResponseProcessProposal, error) {
+	return &abci.ResponseProcessProposal{Status: abci.ResponseProcessProposal_ACCEPT}, nil
+}
+
+// FinalizeBlock implements abci.Application: it executes every transaction
+// on the working state and returns the results and the new app hash. The
+// state is persisted only in Commit.
+func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (*abci.ResponseFinalizeBlock, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	start := time.Now()
+	bs := &blockState{height: req.Height, time: req.Time.UTC()}
+	results := make([]*abci.ExecTxResult, len(req.Txs))
+	for i, bz := range req.Txs {
+		results[i] = a.deliver(bs, bz)
+	}
+	a.block = bs
+	resp := &abci.ResponseFinalizeBlock{TxResults: results, AppHash: a.ms.WorkingHash()}
+	resp.ValidatorUpdates = mergeValidatorUpdates(bs.valUpdates)
+	a.metrics.observeBlock(results, time.Since(start))
+	return resp, nil
+}
+
+// mergeValidatorUpdates keeps the last update of each key, in first-seen order.
+func mergeValidatorUpdates(us []module.ValidatorUpdate) []abci.ValidatorUpdate {
+	var out []abci.ValidatorUpdate
+	var keys [][]byte
+	for _, u := range us {
+		i := slices.IndexFunc(keys, func(k []byte) bool { return string(k) == string(u.PubKey) })
+		if i >= 0 {
+			out[i] = abci.Ed25519ValidatorUpdate(u.PubKey, u.Power)
+			continue
+		}
+		keys = append(keys, u.PubKey)
+		out = append(out, abci.Ed25519ValidatorUpdate(u.PubKey, u.Power))
+	}
+	return out
+}
+
+// deliver executes one transaction atomically. Once admitted, the signer's
+// sequence advances whether or not the messages succeed, so a failed
+// transaction cannot be replayed either.
+func (a *App) deliver(bs *blockState, bz []byte) (res *abci.ExecTxResult) {
+	auth := a.ms.Working(AuthStore)
+	ad, err := a.admit(bz, a.ms.Working(identity.StoreName), func(did string) uint64 { return NextSequence(auth, did) })
+	if err != nil {
+		space, code, log := codeOf(err)
+		return &abci.ExecTxResult{Codespace: space, Code: code, Log: log}
+	}
+	auth.Set(seqKey(ad.signer), beUint64(ad.seq+1))
+
+	names := a.ms.Names()
+	caches := make([]*store.Cache, len(names))
+	for i, n := range names {
+		caches[i] = store.NewCache(a.ms.Working(n))
+	}
+	ctx := &module.Context{
+		ChainID: a.chainID, Height: bs.height, Time: bs.time,
+		Signer: ad.signer, SignerKey: ad.tx.Body.Signer,
+		Store: func(name string) store.KV {
+			i, ok := slices.BinarySearch(names, name)
+			if !ok {
+				panic(fmt.Sprintf("app: unknown store %q", name))
+			}
+			return caches[i]
+		},
+	}
+	defer func() {
+		// A panic in a handler is a bug that every node hits alike: reject the
+		// transaction. A database failure is not alike on every node: stop.
+		if r := recover(); r != nil {
+			if f, ok := r.(*store.DBFailure); ok {
+				panic(f)
+			}
+			a.logger.Error("handler panic", "height", bs.height, "panic", fmt.Sprint(r))
+			res = &abci.ExecTxResult{Codespace: ErrInternal.Codespace, Code: ErrInternal.Code, Log: ErrInternal.Desc}
+		}
+	}()
+	typeURLs := make([]string, len(ad.msgs))
+	for i, msg := range ad.msgs {
+		typeURLs[i] = msg.TypeURL()
+		if err := a.router[msg.TypeURL()].Handler(ctx, msg); err != nil {
+			space, code, log := codeOf(err)
+			return &abci.ExecTxResult{Codespace: space, Code: code, Log: fmt.Sprintf("message %d: %s", i, log),
+				Events: []abci.Event{txEvent(ad, typeURLs[:i+1])}}
+		}
+	}
+	for _, c := range caches {
+		c.Write()
+	}
+	bs.valUpdates = append(bs.valUpdates, ctx.ValidatorUpdates()...)
+	events := []abci.Event{txEvent(ad, typeURLs)}
+	for _, ev := range ctx.Events() {
+		e := abci.Event{Type: ev.Type}
+		for _, at := range ev.Attrs {
+			e.Attributes = append(e.Attributes, abci.EventAttribute{Key: at.Key, Value: at.Value, Index: true})
+		}
+		events = append(events, e)
+	}
+	return &abci.ExecTxResult{Code: abci.CodeTypeOK, Events: events}
+}
+
+func txEvent(ad *admitted, typeURLs []string) abci.Event {
+	return abci.Event{Type: "tx", Attributes: []abci.EventAttribute{
+		{Key: "signer", Value: ad.signer, Index: true},
+		{Key: "sequence", Value: strconv.FormatUint(ad.seq, 10), Index: true},
+		{Key: "msgs", Value: strings.Join(typeURLs, ","), Index: false},
+	}}
+}
+
+func beUint64(v uint64) []byte {
+	b := make([]byte, 8)
+	for i := 7; i >= 0; i-- {
+		b[i] = byte(v)
+		v >>= 8
+	}
+	return b
+}
+
+// Commit implements abci.Application: it persists the working state.
+func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	id, err := a.ms.Commit()
+	if err != nil {
+		return nil, err
+	}
+	a.block = nil
+	clear(a.checkSeq)
+	a.metrics.height.Set(float64(id.Version))
+	return &abci.ResponseCommit{}, nil
+}
+
+// Query codes (codespace "query").
+var (
+	ErrQueryPath   = module.NewError("query", 1, "unknown query path (use /store/<name>/key)")
+	ErrQueryStore  = module.NewError("query", 2, "unknown store")
+	ErrQueryHeight = module.NewError("query", 3, "state at that height is not available")
+)
+
+// Query implements abci.Application. Path /store/<name>/key returns the
+// value at key (req.Data) in store <name> at req.Height (0: latest
+// committed), with ProofOps chaining it to that height's app hash when
+// req.Prove is set. That app hash is in the header of the next height.
+func (a *App) Query(_ context.Context, req *abci.RequestQuery) (*abci.ResponseQuery, error) {
+	name, ok := strings.CutPrefix(req.Path, "/store/")
+	name, ok2 := strings.CutSuffix(name, "/key")
+	if !ok || !ok2 {
+		return queryErr(ErrQueryPath.Wrapf("%q", req.Path)), nil
+	}
+	if !slices.Contains(a.ms.Names(), name) {
+		return queryErr(ErrQueryStore.Wrapf("%q (stores: %v)", name, a.ms.Names())), nil
+	}
+	if req.Prove {
+		v, ops, h, err := a.ms.Prove(name, req.Data, req.Height)
+		if err != nil {
+			return queryErr(ErrQueryHeight.Wrapf("%v", err)), nil
+		}
+		return &abci.ResponseQuery{Key: req.Data, Value: v, Height: h, ProofOps: ops}, nil
+	}
+	r, h, err := a.ms.Reader(name, req.Height)
+	if err != nil {
+		return queryErr(ErrQueryHeight.Wrapf("%v", err)), nil
+	}
+	return &abci.ResponseQuery{Key: req.Data, Value: r.Get(req.Data), Height: h}, nil
+}
+
+func queryErr(err error) *abci.ResponseQuery {
+	space, code, log := codeOf(err)
+	return &abci.ResponseQuery{Codespace: space, Code: code, Log: log}
+}
+
+// ExtendVote implements abci.Application; medchain uses no vote extensions.
+func (a *App) ExtendVote(context.Context, *abci.RequestExtendVote) (*abci.ResponseExtendVote, error) {
+	return &abci.ResponseExtendVote{}, nil
+}
+
+// VerifyVoteExtension implements abci.Application.
+func (a *App) VerifyVoteExtension(context.Context, *abci.RequestVerifyVoteExtension) (*abci.ResponseVerifyVoteExtension, error) {
+	return &abci.ResponseVerifyVoteExtension{Status: abci.ResponseVerifyVoteExtension_ACCEPT}, nil
+}
+
+// ListSnapshots implements abci.Application; state sync is not offered yet.
+func (a *App) ListSnapshots(context.Context, *abci.RequestListSnapshots) (*abci.ResponseListSnapshots, error) {
+	return &abci.ResponseListSnapshots{}, nil
+}
+
+// OfferSnapshot implements abci.Application.
+func (a *App) OfferSnapshot(context.Context, *abci.RequestOfferSnapshot) (*abci.ResponseOfferSnapshot, error) {
+	return &abci.ResponseOfferSnapshot{Result: abci.ResponseOfferSnapshot_REJECT}, nil
+}
+
+// LoadSnapshotChunk implements abci.Application.
+func (a *App) LoadSnapshotChunk(context.Context, *abci.RequestLoadSnapshotChunk) (*abci.ResponseLoadSnapshotChunk, error) {
+	return &abci.ResponseLoadSnapshotChunk{}, nil
+}
+
+// ApplySnapshotChunk implements abci.Application.
+func (a *App) ApplySnapshotChunk(context.Context, *abci.RequestApplySnapshotChunk) (*abci.ResponseApplySnapshotChunk, error) {
+	return &abci.ResponseApplySnapshotChunk{Result: abci.ResponseApplySnapshotChunk_ABORT}, nil
+}

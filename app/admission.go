@@ -1,0 +1,129 @@
+package app
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"errors"
+
+	"github.com/medchain/medchain/module"
+	"github.com/medchain/medchain/store"
+	"github.com/medchain/medchain/tx"
+	"github.com/medchain/medchain/x/identity"
+)
+
+// admitted is a transaction that passed admission.
+type admitted struct {
+	tx     tx.Tx
+	msgs   []module.Msg
+	signer string // DID
+	seq    uint64
+}
+
+// seqSource gives the next expected sequence of a DID in some view of state.
+type seqSource func(did string) uint64
+
+// admit runs the checks every transaction passes before any message runs:
+// size, decoding, canonical form, chain id, message types and validation,
+// signer resolution, signature and sequence. ids reads the identity store
+// of the same view as seqs. It never writes.
+func (a *App) admit(bz []byte, ids store.Reader, seqs seqSource) (*admitted, error) {
+	if len(bz) > a.params.MaxTxBytes {
+		return nil, ErrTooLarge.Wrapf("%d bytes, limit %d", len(bz), a.params.MaxTxBytes)
+	}
+	t, err := tx.Decode(bz)
+	if err != nil {
+		if errors.Is(err, tx.ErrNonCanonical) {
+			return nil, ErrNonCanonical.Wrapf("re-encode and sign the canonical form")
+		}
+		return nil, ErrDecode.Wrapf("%v", err)
+	}
+	if t.Body.ChainID != a.chainID {
+		return nil, ErrWrongChain.Wrapf("transaction is for %q, this chain is %q", t.Body.ChainID, a.chainID)
+	}
+	if len(t.Body.Msgs) == 0 {
+		return nil, ErrNoMsgs
+	}
+	if len(t.Body.Msgs) > a.params.MaxMsgs {
+		return nil, ErrTooManyMsgs.Wrapf("%d, limit %d", len(t.Body.Msgs), a.params.MaxMsgs)
+	}
+	ad := &admitted{tx: t}
+	for i, any := range t.Body.Msgs {
+		mt, ok := a.router[any.TypeURL]
+		if !ok {
+			return nil, ErrUnknownMsg.Wrapf("message %d: %q", i, any.TypeURL)
+		}
+		msg, err := mt.Decode(any.Value)
+		if err != nil {
+			return nil, ErrDecode.Wrapf("message %d (%s): %v", i, any.TypeURL, err)
+		}
+		if !bytes.Equal(msg.MarshalWire(), any.Value) {
+			return nil, ErrNonCanonical.Wrapf("message %d (%s)", i, any.TypeURL)
+		}
+		if err := msg.ValidateBasic(); err != nil {
+			return nil, ErrInvalidMsg.Wrapf("message %d (%s): %v", i, any.TypeURL, err)
+		}
+		ad.msgs = append(ad.msgs, msg)
+	}
+
+	did, _, err := identity.SplitKeyID(t.Body.Signer)
+	if err != nil {
+		return nil, ErrUnknownSigner.Wrapf("%v", err)
+	}
+	ad.signer = did
+	pub, err := a.Identity.Keeper.SignerKey(ids, t.Body.Signer)
+	switch {
+	case err == nil:
+	case errors.Is(err, identity.ErrNotFound):
+		// An unknown signer is admissible only to register itself.
+		b, ok := ad.msgs[0].(module.Bootstrapper)
+		if len(ad.msgs) != 1 || !ok {
+			return nil, ErrUnknownSigner.Wrapf("%s is not registered", t.Body.Signer)
+		}
+		if pub, ok = b.BootstrapKey(t.Body.Signer); !ok {
+			return nil, ErrUnknownSigner.Wrapf("%s is not registered and the registration is for another key", t.Body.Signer)
+		}
+	case errors.Is(err, identity.ErrDeactivated):
+		return nil, ErrSignerInactive.Wrapf("%v", err)
+	case errors.Is(err, identity.ErrUnauthorized):
+		return nil, ErrSignerKeyRotated.Wrapf("%v", err)
+	default:
+		return nil, ErrUnknownSigner.Wrapf("%v", err)
+	}
+
+	if !a.verify(pub, t.Body.SignBytes(), t.Signature) {
+		return nil, ErrBadSignature.Wrapf("signer %s", t.Body.Signer)
+	}
+	want := seqs(did)
+	switch {
+	case t.Body.Sequence < want:
+		return nil, ErrSequenceReused.Wrapf("%s sent sequence %d, next is %d", did, t.Body.Sequence, want)
+	case t.Body.Sequence > want:
+		return nil, ErrSequenceFuture.Wrapf("%s sent sequence %d, next is %d", did, t.Body.Sequence, want)
+	}
+	ad.seq = t.Body.Sequence
+	return ad, nil
+}
+
+// verify checks an Ed25519 signature, consulting the verified-signature
+// cache first. The cache key binds the public key, the message and the
+// signature, so a hit means exactly this triple verified before.
+func (a *App) verify(pub, msg, sig []byte) bool {
+	if len(pub) != ed25519.PublicKeySize || len(sig) != ed25519.SignatureSize {
+		return false
+	}
+	h := sha256.New()
+	h.Write(pub)
+	h.Write(sig)
+	h.Write(msg)
+	var key [32]byte
+	h.Sum(key[:0])
+	if a.sigCache.has(key) {
+		return true
+	}
+	if !ed25519.Verify(pub, msg, sig) {
+		return false
+	}
+	a.sigCache.add(key)
+	return true
+}

@@ -1,0 +1,125 @@
+// Package module defines the contract between the medchain application
+// (package app) and its domain modules (identity, org, and later records,
+// supply chain, ...).
+//
+// A module is a value that names its state store, lists the message types it
+// handles and initialises itself from genesis. Package app wires modules
+// together explicitly in app.New; there is no global registry. Modules never
+// import CometBFT's ABCI types: they see a Context, emit Events and return
+// coded Errors, and package app translates.
+//
+// Determinism contract for everything reachable from a Handler: take time and
+// height only from the Context, never range over a Go map, never use floats,
+// goroutines, randomness or I/O beyond the Context's stores.
+package module
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/medchain/medchain/store"
+)
+
+// Msg is one typed message inside a transaction.
+type Msg interface {
+	// TypeURL names the message type, e.g. "/medchain.identity.v1.MsgRegister".
+	TypeURL() string
+	// MarshalWire returns the canonical encoding (package internal/wire).
+	MarshalWire() []byte
+	// ValidateBasic checks the message on its own, without state. It returns
+	// an *Error (usually wrapping the module's ErrInvalidMsg) when it fails.
+	ValidateBasic() error
+}
+
+// Handler executes one message against the Context's stores. A returned
+// error rejects the whole transaction; its writes are discarded.
+type Handler func(ctx *Context, msg Msg) error
+
+// MsgType describes one message type a module handles.
+type MsgType struct {
+	TypeURL string
+	// Decode parses the canonical encoding. It must reject unknown fields.
+	Decode  func([]byte) (Msg, error)
+	Handler Handler
+}
+
+// Module is one domain module.
+type Module interface {
+	// Name is the module's store name and error codespace ("identity").
+	Name() string
+	// MsgTypes lists the messages the module handles.
+	MsgTypes() []MsgType
+	// InitGenesis loads the module's genesis section (may be null).
+	InitGenesis(ctx *Context, raw json.RawMessage) error
+	// Errors lists every coded error the module can return, for the
+	// code-uniqueness check and the documentation.
+	Errors() []*Error
+}
+
+// Bootstrapper is implemented by a message that introduces its own signer's
+// key, such as an identity registration: a transaction whose signer is not
+// yet known is admissible when its only message is a Bootstrapper that vouches
+// for the signer.
+type Bootstrapper interface {
+	Msg
+	// BootstrapKey returns the Ed25519 public key for signer key id keyID,
+	// or ok=false when the message does not introduce that key.
+	BootstrapKey(keyID string) (pub []byte, ok bool)
+}
+
+// Context is what a message handler sees: the block it runs in, who signed
+// the transaction, the transaction's state stores, and sinks for events and
+// validator updates. It is valid only during the call it is passed to.
+type Context struct {
+	ChainID string
+	Height  int64
+	Time    time.Time // block header time, UTC
+	// Signer is the DID of the transaction's signer and SignerKey the key id
+	// (DID URL) that signed it. Empty during genesis.
+	Signer    string
+	SignerKey string
+	// Store returns the (transaction-scoped) store of the named module.
+	Store func(name string) store.KV
+
+	events     []Event
+	valUpdates []ValidatorUpdate
+}
+
+// Emit records an event of the current transaction.
+func (c *Context) Emit(ev Event) { c.events = append(c.events, ev) }
+
+// Events returns the events emitted so far.
+func (c *Context) Events() []Event { return c.events }
+
+// UpdateValidator schedules a validator power change (0 removes) to be
+// returned to CometBFT at the end of the block, if the transaction succeeds.
+func (c *Context) UpdateValidator(u ValidatorUpdate) { c.valUpdates = append(c.valUpdates, u) }
+
+// ValidatorUpdates returns the updates scheduled so far.
+func (c *Context) ValidatorUpdates() []ValidatorUpdate { return c.valUpdates }
+
+// ValidatorUpdate is a change of one Ed25519 validator's voting power.
+type ValidatorUpdate struct {
+	PubKey []byte
+	Power  int64
+}
+
+// Event is a typed event: Type is "<module>.<what>", attributes keep order.
+type Event struct {
+	Type  string
+	Attrs []Attr
+}
+
+// Attr is one event attribute.
+type Attr struct {
+	Key, Value string
+}
+
+// NewEvent builds an event from key, value pairs.
+func NewEvent(typ string, kv ...string) Event {
+	ev := Event{Type: typ}
+	for i := 0; i+1 < len(kv); i += 2 {
+		ev.Attrs = append(ev.Attrs, Attr{Key: kv[i], Value: kv[i+1]})
+	}
+	return ev
+}

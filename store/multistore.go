@@ -1,0 +1,278 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	dbm "github.com/cosmos/cosmos-db"
+	"github.com/cosmos/iavl"
+	iavldb "github.com/cosmos/iavl/db"
+
+	cmtcrypto "github.com/cometbft/cometbft/proto/tendermint/crypto"
+
+	"github.com/medchain/medchain/store/proof"
+)
+
+// metaLatest holds the last height at which every tree was saved. It is
+// written after all trees, so a crash in between leaves it at the previous
+// height and Open rolls the trees back to it.
+var metaLatest = []byte("m/latest")
+
+// CommitID identifies a committed version of the whole state.
+type CommitID struct {
+	Version int64
+	Hash    []byte
+}
+
+// ErrVersionUnavailable is returned for reads of a height that was never
+// committed or has been pruned.
+var ErrVersionUnavailable = errors.New("state at that height is not available")
+
+// MultiStore is the application state: one IAVL tree per named store in a
+// single database. Its hash (the app hash) is the root of a CometBFT simple
+// Merkle tree over the (name, tree root) pairs sorted by name, so a value is
+// proven by an IAVL proof (ics23) chained to a simple-Merkle proof (see
+// package proof).
+//
+// The working (uncommitted) trees are for the single goroutine running the
+// state machine; Reader and Prove on committed versions are safe to call
+// concurrently with it.
+type MultiStore struct {
+	db    dbm.DB
+	names []string // sorted
+	trees []*iavl.MutableTree
+
+	mu   sync.RWMutex // guards last
+	last CommitID
+}
+
+// Open loads (or creates) the stores named in names from db at the last
+// committed version.
+func Open(db dbm.DB, names []string) (*MultiStore, error) {
+	names = slices.Clone(names)
+	slices.Sort(names)
+	if len(slices.Compact(slices.Clone(names))) != len(names) {
+		return nil, fmt.Errorf("store: duplicate store names in %v", names)
+	}
+	m := &MultiStore{db: db, names: names}
+	raw, err := db.Get(metaLatest)
+	if err != nil {
+		return nil, fmt.Errorf("store: read metadata: %w", err)
+	}
+	var latest int64
+	if raw != nil {
+		if len(raw) != 8 {
+			return nil, fmt.Errorf("store: corrupt metadata: latest height has %d bytes", len(raw))
+		}
+		latest = int64(binary.BigEndian.Uint64(raw))
+	}
+	for _, name := range names {
+		pdb := dbm.NewPrefixDB(db, []byte("t/"+name+"/"))
+		t := iavl.NewMutableTree(iavldb.NewWrapper(pdb), 20000, true, iavl.NewNopLogger())
+		if latest > 0 {
+			if err := t.LoadVersionForOverwriting(latest); err != nil {
+				return nil, fmt.Errorf("store %q: load version %d: %w", name, latest, err)
+			}
+		} else if _, err := t.Load(); err != nil {
+			return nil, fmt.Errorf("store %q: load: %w", name, err)
+		}
+		m.trees = append(m.trees, t)
+	}
+	m.last = CommitID{Version: latest}
+	if latest > 0 {
+		m.last.Hash = m.hash(false)
+		if err := m.checkStoredHash(latest); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func hashKey(v int64) []byte { return binary.BigEndian.AppendUint64([]byte("m/hash/"), uint64(v)) }
+
+// checkStoredHash compares the recomputed root with the one recorded at
+// commit, so that a damaged database is refused instead of served.
+func (m *MultiStore) checkStoredHash(v int64) error {
+	want, err := m.db.Get(hashKey(v))
+	if err != nil {
+		return fmt.Errorf("store: read stored hash: %w", err)
+	}
+	if !bytes.Equal(want, m.last.Hash) {
+		return fmt.Errorf("store: state at height %d hashes to %X but %X was committed: the application database is corrupt", v, m.last.Hash, want)
+	}
+	return nil
+}
+
+// Names returns the store names, sorted.
+func (m *MultiStore) Names() []string { return slices.Clone(m.names) }
+
+func (m *MultiStore) index(name string) int {
+	i, ok := slices.BinarySearch(m.names, name)
+	if !ok {
+		panic(fmt.Sprintf("store: unknown store %q", name))
+	}
+	return i
+}
+
+// Working returns the uncommitted state of the named store. It panics on an
+// unknown name (a wiring error).
+func (m *MultiStore) Working(name string) KV { return &treeKV{t: m.trees[m.index(name)]} }
+
+// WorkingHash returns the app hash the working state would commit to.
+func (m *MultiStore) WorkingHash() []byte { return m.hash(true) }
+
+func (m *MultiStore) hash(working bool) []byte {
+	roots := make([][]byte, len(m.trees))
+	for i, t := range m.trees {
+		if working {
+			roots[i] = t.WorkingHash()
+		} else {
+			roots[i] = t.Hash()
+		}
+	}
+	return proof.RootHash(m.names, roots)
+}
+
+// Commit saves the working state of every store as the next version.
+func (m *MultiStore) Commit() (CommitID, error) {
+	var version int64
+	for i, t := range m.trees {
+		_, v, err := t.SaveVersion()
+		if err != nil {
+			return CommitID{}, fmt.Errorf("store %q: save: %w", m.names[i], err)
+		}
+		if i > 0 && v != version {
+			return CommitID{}, fmt.Errorf("store %q: saved version %d, others %d", m.names[i], v, version)
+		}
+		version = v
+	}
+	id := CommitID{Version: version, Hash: m.hash(false)}
+	b := m.db.NewBatch()
+	defer b.Close()
+	if err := b.Set(hashKey(version), id.Hash); err != nil {
+		return CommitID{}, err
+	}
+	if err := b.Set(metaLatest, binary.BigEndian.AppendUint64(nil, uint64(version))); err != nil {
+		return CommitID{}, err
+	}
+	if err := b.WriteSync(); err != nil {
+		return CommitID{}, fmt.Errorf("store: write metadata: %w", err)
+	}
+	m.mu.Lock()
+	m.last = id
+	m.mu.Unlock()
+	return id, nil
+}
+
+// LastCommit returns the last committed version and app hash.
+func (m *MultiStore) LastCommit() CommitID {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.last
+}
+
+func (m *MultiStore) immutable(name string, version int64) (*iavl.ImmutableTree, int64, error) {
+	last := m.LastCommit().Version
+	if version == 0 {
+		version = last
+	}
+	if version <= 0 || version > last {
+		return nil, 0, fmt.Errorf("%w: height %d (latest %d)", ErrVersionUnavailable, version, last)
+	}
+	t, err := m.trees[m.index(name)].GetImmutable(version)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: height %d: %v", ErrVersionUnavailable, version, err)
+	}
+	return t, version, nil
+}
+
+// Reader returns a read-only view of the named store as committed at
+// version (0: the latest), and the version it reads.
+func (m *MultiStore) Reader(name string, version int64) (Reader, int64, error) {
+	t, v, err := m.immutable(name, version)
+	if err != nil {
+		return nil, 0, err
+	}
+	return &immutableKV{t: t}, v, nil
+}
+
+// Prove returns the value at key in the named store at version (0: latest)
+// with the proof operators that chain it (or its absence) to that version's
+// app hash, outermost last, as CometBFT's ProofOps expects.
+func (m *MultiStore) Prove(name string, key []byte, version int64) (value []byte, ops *cmtcrypto.ProofOps, v int64, err error) {
+	t, v, err := m.immutable(name, version)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	value, err = t.Get(key)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("store %q: get: %w", name, err)
+	}
+	cp, err := t.GetProof(key)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("store %q: proof: %w", name, err)
+	}
+	roots := make([][]byte, len(m.trees))
+	for i, tr := range m.trees {
+		it, err := tr.GetImmutable(v)
+		if err != nil {
+			return nil, nil, 0, fmt.Errorf("%w: height %d: %v", ErrVersionUnavailable, v, err)
+		}
+		roots[i] = it.Hash()
+	}
+	inner, err := proof.NewIAVLOp(key, cp)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	outer := proof.NewStoreOp(m.names, roots, m.index(name))
+	return value, &cmtcrypto.ProofOps{Ops: []cmtcrypto.ProofOp{inner, outer}}, v, nil
+}
+
+// treeKV adapts a working IAVL tree to KV.
+type treeKV struct{ t *iavl.MutableTree }
+
+// DBFailure is the panic value of a KV whose database failed. It must stop
+// the node: unlike a bad transaction, it is not the same on every node.
+type DBFailure struct{ Err error }
+
+func (f *DBFailure) Error() string { return "store: database failure: " + f.Err.Error() }
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(&DBFailure{err})
+	}
+	return v
+}
+
+func (s *treeKV) Get(key []byte) []byte { return must(s.t.Get(key)) }
+func (s *treeKV) Has(key []byte) bool   { return s.Get(key) != nil }
+func (s *treeKV) Set(key, value []byte) { must(s.t.Set(key, value)) }
+func (s *treeKV) Delete(key []byte)     { must2(s.t.Remove(key)) }
+func (s *treeKV) Iterator(start, end []byte) Iterator {
+	return must(s.t.Iterator(start, end, true))
+}
+func (s *treeKV) ReverseIterator(start, end []byte) Iterator {
+	return must(s.t.Iterator(start, end, false))
+}
+
+func must2[A, B any](_ A, _ B, err error) {
+	if err != nil {
+		panic(&DBFailure{err})
+	}
+}
+
+// immutableKV adapts a committed IAVL version to Reader.
+type immutableKV struct{ t *iavl.ImmutableTree }
+
+func (s *immutableKV) Get(key []byte) []byte { return must(s.t.Get(key)) }
+func (s *immutableKV) Has(key []byte) bool   { return s.Get(key) != nil }
+func (s *immutableKV) Iterator(start, end []byte) Iterator {
+	return must(s.t.Iterator(start, end, true))
+}
+func (s *immutableKV) ReverseIterator(start, end []byte) Iterator {
+	return must(s.t.Iterator(start, end, false))
+}
