@@ -1,0 +1,200 @@
+package api
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+	"github.com/cometbft/cometbft/mempool"
+	cmttypes "github.com/cometbft/cometbft/types"
+
+	"github.com/medchain/medchain/api/types"
+	"github.com/medchain/medchain/tx"
+)
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	st, err := s.cfg.RPC.Status(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	last := s.cfg.App.Store().LastCommit()
+	out := types.Status{
+		ChainID: st.NodeInfo.Network, Height: last.Version, AppHash: strings.ToUpper(hex.EncodeToString(last.Hash)),
+		NodeID: string(st.NodeInfo.DefaultNodeID), Moniker: st.NodeInfo.Moniker, CatchingUp: st.SyncInfo.CatchingUp,
+		Validator: st.ValidatorInfo.Address.String(), Version: st.NodeInfo.Version,
+	}
+	if st.SyncInfo.LatestBlockHeight == last.Version {
+		out.BlockHash, out.BlockTime = st.SyncInfo.LatestBlockHash.String(), st.SyncInfo.LatestBlockTime
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// readTx reads a transaction from a JSON {"tx": base64} body or a raw
+// application/octet-stream body.
+func readTx(r *http.Request) ([]byte, error) {
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil, err
+	}
+	if ct == "application/octet-stream" {
+		if len(body) == 0 {
+			return nil, badRequest("empty body")
+		}
+		return body, nil
+	}
+	var st types.SubmitTx
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&st); err != nil {
+		return nil, badRequest("body must be JSON {\"tx\": \"<base64>\"} or application/octet-stream: %v", err)
+	}
+	if len(st.Tx) == 0 {
+		return nil, badRequest("field \"tx\" is empty")
+	}
+	return st.Tx, nil
+}
+
+func (s *Server) submitTx(w http.ResponseWriter, r *http.Request) {
+	bz, err := readTx(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	res, err := s.Submit(r.Context(), bz)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// Submit sends a transaction to the mempool and waits until it is committed
+// or rejected. A transaction already committed (a replay of the same bytes)
+// is re-checked against current state, which rejects it.
+func (s *Server) Submit(ctx context.Context, bz []byte) (*types.TxResult, error) {
+	hash := tx.Hash(bz)
+	hashHex := strings.ToUpper(hex.EncodeToString(hash))
+	bres, err := s.cfg.RPC.BroadcastTxSync(ctx, bz)
+	switch {
+	case errors.Is(err, mempool.ErrTxInCache):
+		// Already seen: either pending (wait for it) or committed (a replay).
+		if committed, _ := s.cfg.RPC.Tx(ctx, hash, false); committed != nil {
+			cres, err := s.cfg.RPC.CheckTx(ctx, bz)
+			if err != nil {
+				return nil, err
+			}
+			return &types.TxResult{Hash: hashHex, Code: cres.Code, Codespace: cres.Codespace, Log: cres.Log, Stage: "check"}, nil
+		}
+	case err != nil:
+		if strings.Contains(err.Error(), "too large") {
+			return nil, &httpError{http.StatusRequestEntityTooLarge, "payload_too_large", err.Error()}
+		}
+		if strings.Contains(err.Error(), "mempool is full") {
+			return nil, &httpError{http.StatusServiceUnavailable, "mempool_full", "the mempool is full; retry later"}
+		}
+		return nil, err
+	case bres.Code != abci.CodeTypeOK:
+		return &types.TxResult{Hash: hashHex, Code: bres.Code, Codespace: bres.Codespace, Log: bres.Log, Stage: "check", Tx: decodeBody(bz)}, nil
+	}
+	return s.waitTx(ctx, hash)
+}
+
+// waitTx polls the tx index until the transaction is committed.
+func (s *Server) waitTx(ctx context.Context, hash []byte) (*types.TxResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.CommitTimeout)
+	defer cancel()
+	tick := time.NewTicker(25 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if res, err := s.cfg.RPC.Tx(ctx, hash, false); err == nil {
+			return txResult(res.Hash, res.Height, res.Index, &res.TxResult, res.Tx), nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, &httpError{http.StatusGatewayTimeout, "commit_timeout",
+				fmt.Sprintf("transaction %X is in the mempool but was not committed within %s; its outcome is unknown, look it up with GET /v1/txs/%X", hash, s.cfg.CommitTimeout, hash)}
+		case <-tick.C:
+		}
+	}
+}
+
+func decodeBody(bz []byte) *types.TxBody {
+	t, err := tx.Decode(bz)
+	if err != nil {
+		return nil
+	}
+	b := &types.TxBody{ChainID: t.Body.ChainID, Signer: t.Body.Signer, Sequence: t.Body.Sequence}
+	for _, m := range t.Body.Msgs {
+		b.Msgs = append(b.Msgs, m.TypeURL)
+	}
+	return b
+}
+
+func txResult(hash []byte, height int64, index uint32, r *abci.ExecTxResult, bz []byte) *types.TxResult {
+	out := &types.TxResult{Hash: strings.ToUpper(hex.EncodeToString(hash)), Height: height, Index: index,
+		Code: r.Code, Codespace: r.Codespace, Log: r.Log, Stage: "deliver", Tx: decodeBody(bz)}
+	for _, ev := range r.Events {
+		e := types.Event{Type: ev.Type}
+		for _, a := range ev.Attributes {
+			e.Attrs = append(e.Attrs, types.EventAttr{Key: a.Key, Value: a.Value})
+		}
+		out.Events = append(out.Events, e)
+	}
+	return out
+}
+
+func (s *Server) getTx(w http.ResponseWriter, r *http.Request) {
+	hash, err := hex.DecodeString(r.PathValue("hash"))
+	if err != nil || len(hash) != 32 {
+		s.fail(w, r, badRequest("tx hash must be 64 hex characters"))
+		return
+	}
+	res, err := s.cfg.RPC.Tx(r.Context(), hash, false)
+	if err != nil {
+		s.fail(w, r, notFound("transaction %X is not committed (or not yet indexed)", hash))
+		return
+	}
+	writeJSON(w, http.StatusOK, txResult(res.Hash, res.Height, res.Index, &res.TxResult, res.Tx))
+}
+
+func (s *Server) getBlock(w http.ResponseWriter, r *http.Request) {
+	var hp *int64
+	if hs := r.PathValue("height"); hs != "" {
+		h, err := strconv.ParseInt(hs, 10, 64)
+		if err != nil || h < 1 {
+			s.fail(w, r, badRequest("height must be a positive integer"))
+			return
+		}
+		hp = &h
+	}
+	res, err := s.cfg.RPC.Block(r.Context(), hp)
+	if err != nil || res.Block == nil {
+		s.fail(w, r, notFound("block not available: %v", errText(err)))
+		return
+	}
+	b := res.Block
+	out := types.Block{Height: b.Height, Hash: res.BlockID.Hash.String(), Time: b.Time, ChainID: b.ChainID,
+		Proposer: b.ProposerAddress.String(), AppHash: b.AppHash.String(), LastHash: b.LastBlockID.Hash.String(), TxHashes: []string{}}
+	for _, t := range b.Txs {
+		out.TxHashes = append(out.TxHashes, strings.ToUpper(hex.EncodeToString(cmttypes.Tx(t).Hash())))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func errText(err error) string {
+	if err == nil {
+		return "not found"
+	}
+	return err.Error()
+}

@@ -1,0 +1,116 @@
+// Package node runs a medchain node: CometBFT v0.38 in-process with the
+// medchain application as a local ABCI client, plus the REST API. It also
+// creates node homes (a single-validator development chain, or one node of
+// a testnet).
+//
+// Home layout:
+//
+//	<home>/config/config.toml        CometBFT configuration
+//	<home>/config/genesis.json       genesis, with medchain's app_state
+//	<home>/config/medchain.json      medchain node settings (API address, limits)
+//	<home>/config/node_key.json      p2p identity
+//	<home>/config/priv_validator_key.json
+//	<home>/data/                     CometBFT databases, application.db (IAVL state)
+//	<home>/keyring/                  encrypted keys (package crypto/keyring)
+//	<home>/medchain.pid              PID of the running node
+package node
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Settings are medchain's own node settings, stored in config/medchain.json.
+// They are local to the node; anything that must agree across nodes is in
+// genesis instead.
+type Settings struct {
+	// APIAddr is the REST API listen address.
+	APIAddr string `json:"api_addr"`
+	// MaxBodyBytes caps REST request bodies.
+	MaxBodyBytes int64 `json:"max_body_bytes"`
+	// CommitTimeout bounds how long POST /v1/txs waits for a block.
+	CommitTimeout Duration `json:"commit_timeout"`
+}
+
+// Duration is a time.Duration that reads and writes as "1.5s" in JSON.
+type Duration time.Duration
+
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	*d = Duration(v)
+	return err
+}
+
+// DefaultSettings returns the defaults: loopback API on port 8080.
+func DefaultSettings() Settings {
+	return Settings{APIAddr: "127.0.0.1:8080", MaxBodyBytes: 1 << 20, CommitTimeout: Duration(30 * time.Second)}
+}
+
+// Validate checks the settings and names the field at fault.
+func (s Settings) Validate() error {
+	if err := checkAddr(s.APIAddr); err != nil {
+		return fmt.Errorf("medchain.json: api_addr: %w", err)
+	}
+	if s.MaxBodyBytes < 1024 {
+		return errors.New("medchain.json: max_body_bytes must be at least 1024")
+	}
+	if s.CommitTimeout <= 0 {
+		return errors.New("medchain.json: commit_timeout must be positive")
+	}
+	return nil
+}
+
+func checkAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", addr)
+	}
+	if host == "" {
+		return fmt.Errorf("%q has no host; use 127.0.0.1 or an explicit interface address", addr)
+	}
+	if port == "" {
+		return fmt.Errorf("%q has no port", addr)
+	}
+	return nil
+}
+
+func settingsPath(home string) string { return filepath.Join(home, "config", "medchain.json") }
+
+// LoadSettings reads config/medchain.json, with defaults for absent fields.
+func LoadSettings(home string) (Settings, error) {
+	s := DefaultSettings()
+	bz, err := os.ReadFile(settingsPath(home))
+	if errors.Is(err, os.ErrNotExist) {
+		return s, nil
+	}
+	if err != nil {
+		return s, err
+	}
+	if err := json.Unmarshal(bz, &s); err != nil {
+		return s, fmt.Errorf("%s: %w", settingsPath(home), err)
+	}
+	return s, s.Validate()
+}
+
+// SaveSettings writes config/medchain.json.
+func SaveSettings(home string, s Settings) error {
+	bz, _ := json.MarshalIndent(s, "", "  ")
+	return os.WriteFile(settingsPath(home), append(bz, '\n'), 0o644)
+}
+
+// KeyringDir is where a home keeps its keyring.
+func KeyringDir(home string) string { return filepath.Join(home, "keyring") }
+
+// PIDFile is where a running node writes its PID.
+func PIDFile(home string) string { return filepath.Join(home, "medchain.pid") }

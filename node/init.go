@@ -1,0 +1,180 @@
+package node
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	cmtcfg "github.com/cometbft/cometbft/config"
+	"github.com/cometbft/cometbft/p2p"
+	"github.com/cometbft/cometbft/privval"
+	cmttypes "github.com/cometbft/cometbft/types"
+
+	"github.com/medchain/medchain/app"
+	"github.com/medchain/medchain/crypto/keyring"
+	"github.com/medchain/medchain/x/identity"
+	"github.com/medchain/medchain/x/org"
+)
+
+// Addrs are a node's listen addresses. Empty fields keep what the home's
+// configuration says (or the loopback defaults for a new home).
+type Addrs struct {
+	API, RPC, P2P string
+}
+
+// InitOptions describe a new development chain.
+type InitOptions struct {
+	ChainID  string // default "medchain-dev"
+	Moniker  string // default "node0"
+	Addrs    Addrs
+	Keyring  *keyring.Keyring // where the admin key is created; default <home>/keyring
+	Now      time.Time        // genesis time; default the wall clock
+	OrgID    string           // default "dev-hospital"
+	OrgName  string           // default "Development Hospital"
+	AdminKey string           // keyring name of the founding admin, default "admin"
+}
+
+// IsInitialized reports whether home already holds a genesis.
+func IsInitialized(home string) bool {
+	_, err := os.Stat(filepath.Join(home, "config", "genesis.json"))
+	return err == nil
+}
+
+// DefaultCometConfig returns CometBFT settings for a medchain node rooted at
+// home: loopback listeners, sub-second blocks for development, the kv tx
+// indexer (the API looks transactions up by hash), and no PEX.
+func DefaultCometConfig(home string) *cmtcfg.Config {
+	c := cmtcfg.DefaultConfig()
+	c.SetRoot(home)
+	c.DBBackend = "goleveldb"
+	c.RPC.ListenAddress = "tcp://127.0.0.1:26657"
+	c.P2P.ListenAddress = "tcp://127.0.0.1:26656"
+	c.P2P.PexReactor = false
+	c.P2P.AddrBookStrict = false
+	c.P2P.AllowDuplicateIP = true
+	c.Consensus.TimeoutPropose = 1 * time.Second
+	c.Consensus.TimeoutPrevote = 200 * time.Millisecond
+	c.Consensus.TimeoutPrecommit = 200 * time.Millisecond
+	c.Consensus.TimeoutCommit = 200 * time.Millisecond
+	c.Consensus.CreateEmptyBlocks = true
+	c.Consensus.CreateEmptyBlocksInterval = 1 * time.Second
+	c.Mempool.Size = 10000
+	c.Mempool.MaxTxBytes = app.DefaultParams().MaxTxBytes
+	c.TxIndex.Indexer = "kv"
+	c.Instrumentation.Prometheus = false
+	c.Instrumentation.PrometheusListenAddr = "127.0.0.1:26660"
+	return c
+}
+
+// InitDev creates a single-validator development chain in home: CometBFT
+// configuration and keys, a founding hospital whose admin key is created in
+// the keyring (encrypted with the keyring's passphrase), and the genesis.
+// It fails if home is already initialised.
+func InitDev(home string, o InitOptions) (*cmttypes.GenesisDoc, error) {
+	if IsInitialized(home) {
+		return nil, fmt.Errorf("%s is already initialised; remove it or choose another --home", home)
+	}
+	if o.ChainID == "" {
+		o.ChainID = "medchain-dev"
+	}
+	if o.Moniker == "" {
+		o.Moniker = "node0"
+	}
+	if o.OrgID == "" {
+		o.OrgID, o.OrgName = "dev-hospital", "Development Hospital"
+	}
+	if o.AdminKey == "" {
+		o.AdminKey = "admin"
+	}
+	if o.Now.IsZero() {
+		o.Now = time.Now()
+	}
+	kr := o.Keyring
+	if kr == nil {
+		var err error
+		if kr, err = keyring.Open(KeyringDir(home), keyring.EnvOrPrompt()); err != nil {
+			return nil, err
+		}
+	}
+	conf, err := writeCometFiles(home, o.Moniker, o.Addrs)
+	if err != nil {
+		return nil, err
+	}
+	pv := privval.LoadFilePV(conf.PrivValidatorKeyFile(), conf.PrivValidatorStateFile())
+	admin, err := kr.Add(o.AdminKey)
+	if err != nil {
+		return nil, fmt.Errorf("create admin key: %w", err)
+	}
+	adminDID := identity.DIDFromKey(admin.SigningPublic())
+	if err := kr.SetDID(o.AdminKey, adminDID); err != nil {
+		return nil, err
+	}
+	gs := app.GenesisState{Params: app.DefaultParams(), Modules: map[string]json.RawMessage{}}
+	gs.Modules[identity.StoreName] = mustJSON(identity.Genesis{Identities: []identity.GenesisIdentity{{
+		SigningKey: admin.SigningPublic(), EncryptionKey: admin.EncryptionPublic(), KEM: identity.KEMMLKEM768X25519,
+	}}})
+	gs.Modules[org.StoreName] = mustJSON(org.Genesis{Orgs: []org.GenesisOrg{{
+		ID: o.OrgID, Name: o.OrgName, Type: "hospital", Admins: []string{adminDID},
+		Validators: []org.Validator{{PubKey: pv.Key.PubKey.Bytes(), Power: 10}},
+	}}})
+	doc := &cmttypes.GenesisDoc{
+		GenesisTime:   o.Now.UTC().Truncate(time.Millisecond),
+		ChainID:       o.ChainID,
+		InitialHeight: 1,
+		AppState:      mustJSON(gs),
+		Validators: []cmttypes.GenesisValidator{{
+			Address: pv.Key.PubKey.Address(), PubKey: pv.Key.PubKey, Power: 10, Name: o.Moniker,
+		}},
+	}
+	if err := doc.ValidateAndComplete(); err != nil {
+		return nil, err
+	}
+	if err := doc.SaveAs(conf.GenesisFile()); err != nil {
+		return nil, err
+	}
+	return doc, nil
+}
+
+// writeCometFiles creates the config and data directories, config.toml,
+// medchain.json, the node key and the validator key.
+func writeCometFiles(home, moniker string, a Addrs) (*cmtcfg.Config, error) {
+	conf := DefaultCometConfig(home)
+	conf.Moniker = moniker
+	if a.RPC != "" {
+		conf.RPC.ListenAddress = "tcp://" + a.RPC
+	}
+	if a.P2P != "" {
+		conf.P2P.ListenAddress = "tcp://" + a.P2P
+	}
+	for _, d := range []string{filepath.Join(home, "config"), filepath.Join(home, "data")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	cmtcfg.WriteConfigFile(filepath.Join(home, "config", "config.toml"), conf)
+	s := DefaultSettings()
+	if a.API != "" {
+		s.APIAddr = a.API
+	}
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	if err := SaveSettings(home, s); err != nil {
+		return nil, err
+	}
+	if _, err := p2p.LoadOrGenNodeKey(conf.NodeKeyFile()); err != nil {
+		return nil, err
+	}
+	privval.LoadOrGenFilePV(conf.PrivValidatorKeyFile(), conf.PrivValidatorStateFile())
+	return conf, nil
+}
+
+func mustJSON(v any) json.RawMessage {
+	bz, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return bz
+}

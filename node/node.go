@@ -1,0 +1,177 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	cmtcfg "github.com/cometbft/cometbft/config"
+	cmtflags "github.com/cometbft/cometbft/libs/cli/flags"
+	"github.com/cometbft/cometbft/libs/log"
+	nm "github.com/cometbft/cometbft/node"
+	"github.com/cometbft/cometbft/p2p"
+	"github.com/cometbft/cometbft/privval"
+	"github.com/cometbft/cometbft/proxy"
+	rpclocal "github.com/cometbft/cometbft/rpc/client/local"
+	dbm "github.com/cosmos/cosmos-db"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/viper"
+
+	"github.com/medchain/medchain/api"
+	"github.com/medchain/medchain/app"
+)
+
+// RunOptions override a home's configuration for one run.
+type RunOptions struct {
+	Addrs    Addrs
+	LogLevel string // CometBFT log filter, default "*:error,state:info,medchain:info"
+	Logger   log.Logger
+	// CometMetrics serves CometBFT's Prometheus metrics on its own address
+	// (config instrumentation.prometheus_listen_addr); it registers them
+	// globally, so at most one node per process may set it.
+	CometMetrics bool
+	// Ready, if set, receives the running node once its API listens.
+	Ready func(*Node)
+}
+
+// Node is a running medchain node.
+type Node struct {
+	Home     string
+	App      *app.App
+	Comet    *nm.Node
+	API      *api.Server
+	Settings Settings
+	Config   *cmtcfg.Config
+}
+
+// LoadCometConfig reads <home>/config/config.toml.
+func LoadCometConfig(home string) (*cmtcfg.Config, error) {
+	conf := DefaultCometConfig(home)
+	v := viper.New()
+	v.SetConfigFile(filepath.Join(home, "config", "config.toml"))
+	if err := v.ReadInConfig(); err != nil {
+		return nil, fmt.Errorf("read CometBFT config: %w", err)
+	}
+	if err := v.Unmarshal(conf); err != nil {
+		return nil, fmt.Errorf("parse CometBFT config: %w", err)
+	}
+	conf.SetRoot(home)
+	if err := conf.ValidateBasic(); err != nil {
+		return nil, fmt.Errorf("config.toml: %w", err)
+	}
+	return conf, nil
+}
+
+// Run starts the node in home and blocks until ctx is cancelled, then stops
+// it cleanly. The home must be initialised.
+func Run(ctx context.Context, home string, o RunOptions) error {
+	if !IsInitialized(home) {
+		return fmt.Errorf("%s has no genesis; run \"medchain init --home %s\" first", home, home)
+	}
+	conf, err := LoadCometConfig(home)
+	if err != nil {
+		return err
+	}
+	settings, err := LoadSettings(home)
+	if err != nil {
+		return err
+	}
+	if o.Addrs.RPC != "" {
+		conf.RPC.ListenAddress = "tcp://" + o.Addrs.RPC
+	}
+	if o.Addrs.P2P != "" {
+		conf.P2P.ListenAddress = "tcp://" + o.Addrs.P2P
+	}
+	if o.Addrs.API != "" {
+		settings.APIAddr = o.Addrs.API
+	}
+	if err := settings.Validate(); err != nil {
+		return err
+	}
+	conf.Instrumentation.Prometheus = o.CometMetrics
+
+	logger := o.Logger
+	if logger == nil {
+		logger = log.NewTMLogger(log.NewSyncWriter(os.Stdout))
+		lvl := o.LogLevel
+		if lvl == "" {
+			lvl = "*:error,state:info,medchain:info"
+		}
+		if logger, err = cmtflags.ParseLogLevel(lvl, logger, "info"); err != nil {
+			return fmt.Errorf("--log-level: %w", err)
+		}
+	}
+
+	db, err := dbm.NewGoLevelDB("application", conf.DBDir(), nil)
+	if err != nil {
+		return fmt.Errorf("open application database: %w", err)
+	}
+	defer db.Close()
+	reg := prometheus.NewRegistry()
+	application, err := app.New(db, app.Options{Logger: logger.With("module", "medchain"), Metrics: app.NewMetrics(reg)})
+	if err != nil {
+		return fmt.Errorf("refusing to start: %w", err)
+	}
+	nodeKey, err := p2p.LoadNodeKey(conf.NodeKeyFile())
+	if err != nil {
+		return fmt.Errorf("load node key: %w", err)
+	}
+	pv := privval.LoadFilePV(conf.PrivValidatorKeyFile(), conf.PrivValidatorStateFile())
+	cn, err := nm.NewNodeWithContext(ctx, conf, pv, nodeKey,
+		proxy.NewConnSyncLocalClientCreator(application),
+		nm.DefaultGenesisDocProviderFunc(conf), cmtcfg.DefaultDBProvider,
+		nm.DefaultMetricsProvider(conf.Instrumentation), logger)
+	if err != nil {
+		return fmt.Errorf("create CometBFT node: %w", err)
+	}
+	if err := cn.Start(); err != nil {
+		return fmt.Errorf("start CometBFT node: %w", err)
+	}
+	defer func() {
+		if cn.IsRunning() {
+			_ = cn.Stop()
+			cn.Wait()
+		}
+	}()
+
+	srv := api.New(api.Config{
+		App: application, RPC: rpclocal.New(cn), RPCAddr: conf.RPC.ListenAddress,
+		MaxBodyBytes: settings.MaxBodyBytes, CommitTimeout: time.Duration(settings.CommitTimeout),
+		Gatherer: prometheus.Gatherers{reg, prometheus.DefaultGatherer}, Logger: logger.With("module", "api"),
+	})
+	ln, err := api.Listen(settings.APIAddr)
+	if err != nil {
+		return fmt.Errorf("API listen on %s: %w", settings.APIAddr, err)
+	}
+	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpSrv.Serve(ln) }()
+
+	if err := os.WriteFile(PIDFile(home), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		return err
+	}
+	defer os.Remove(PIDFile(home))
+	logger.Info("medchain node started", "module", "medchain", "home", home, "api", "http://"+ln.Addr().String(),
+		"rpc", conf.RPC.ListenAddress, "p2p", conf.P2P.ListenAddress, "chain_id", cn.GenesisDoc().ChainID)
+	if o.Ready != nil {
+		o.Ready(&Node{Home: home, App: application, Comet: cn, API: srv, Settings: settings, Config: conf})
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("API server: %w", err)
+		}
+	}
+	logger.Info("stopping medchain node", "module", "medchain")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = httpSrv.Shutdown(shutCtx)
+	return nil
+}
