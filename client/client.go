@@ -53,7 +53,9 @@ type APIError struct {
 	Message string
 }
 
-func (e *APIError) Error() string { return fmt.Sprintf("node answered %d %s: %s", e.Status, e.Code, e.Message) }
+func (e *APIError) Error() string {
+	return fmt.Sprintf("node answered %d %s: %s", e.Status, e.Code, e.Message)
+}
 
 // ErrUnreachable wraps failures to reach the node at all.
 var ErrUnreachable = errors.New("node unreachable")
