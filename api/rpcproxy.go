@@ -53,7 +53,7 @@ func (s *Server) rpcProxy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.rpc.Do(req)
 	if err != nil {
 		s.fail(w, r, &httpError{http.StatusBadGateway, "rpc_unavailable", "the node's CometBFT RPC did not answer"})
 		return

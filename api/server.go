@@ -41,6 +41,7 @@ type Config struct {
 // Server is the REST API handler.
 type Server struct {
 	cfg    Config
+	rpc    *http.Client // to the CometBFT RPC listener; owned, so its connections die with the Server
 	mux    *http.ServeMux
 	routes []Route
 }
@@ -70,7 +71,7 @@ func New(cfg Config) *Server {
 	if cfg.CommitTimeout <= 0 {
 		cfg.CommitTimeout = 30 * time.Second
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), rpc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}, Timeout: 30 * time.Second}}
 	height := Param{"height", "integer", "Serve the state committed at this height (default: latest)."}
 	prove := Param{"prove", "boolean", "Include a Merkle proof of the raw state value against the app hash at that height."}
 	s.routes = []Route{
@@ -127,6 +128,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mux.ServeHTTP(w, r)
 }
+
+// Close releases the Server's connections to the CometBFT RPC.
+func (s *Server) Close() { s.rpc.CloseIdleConnections() }
 
 // Listen opens the API's TCP listener.
 func Listen(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }

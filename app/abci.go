@@ -107,7 +107,7 @@ func sortedKeys[V any](m map[string]V) []string {
 func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.ResponseCheckTx, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	start := time.Now()
+	start := a.clock()
 	var ids, auth store.Reader
 	if a.ms.LastCommit().Version == 0 {
 		ids, auth = a.ms.Working(identity.StoreName), a.ms.Working(AuthStore)
@@ -121,7 +121,7 @@ func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.Respon
 		}
 		return NextSequence(auth, did)
 	})
-	a.metrics.observeCheck(err, time.Since(start))
+	a.metrics.observeCheck(err, a.clock().Sub(start))
 	if err != nil {
 		space, code, log := codeOf(err)
 		return &abci.ResponseCheckTx{Codespace: space, Code: code, Log: log}, nil
@@ -164,7 +164,7 @@ func (a *App) ProcessProposal(context.Context, *abci.RequestProcessProposal) (*a
 func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (*abci.ResponseFinalizeBlock, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	start := time.Now()
+	start := a.clock()
 	bs := &blockState{height: req.Height, time: req.Time.UTC()}
 	results := make([]*abci.ExecTxResult, len(req.Txs))
 	for i, bz := range req.Txs {
@@ -173,7 +173,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 	a.block = bs
 	resp := &abci.ResponseFinalizeBlock{TxResults: results, AppHash: a.ms.WorkingHash()}
 	resp.ValidatorUpdates = mergeValidatorUpdates(bs.valUpdates)
-	a.metrics.observeBlock(results, time.Since(start))
+	a.metrics.observeBlock(results, a.clock().Sub(start))
 	return resp, nil
 }
 

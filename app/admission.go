@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 
+	"github.com/medchain/medchain/internal/wire"
 	"github.com/medchain/medchain/module"
 	"github.com/medchain/medchain/store"
 	"github.com/medchain/medchain/tx"
@@ -54,6 +55,9 @@ func (a *App) admit(bz []byte, ids store.Reader, seqs seqSource) (*admitted, err
 			return nil, ErrUnknownMsg.Wrapf("message %d: %q", i, any.TypeURL)
 		}
 		msg, err := mt.Decode(any.Value)
+		if errors.Is(err, wire.ErrNonCanonical) {
+			return nil, ErrNonCanonical.Wrapf("message %d (%s): %v", i, any.TypeURL, err)
+		}
 		if err != nil {
 			return nil, ErrDecode.Wrapf("message %d (%s): %v", i, any.TypeURL, err)
 		}

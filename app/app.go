@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/cometbft/cometbft/libs/log"
 	dbm "github.com/cosmos/cosmos-db"
@@ -58,12 +59,16 @@ type App struct {
 	block    *blockState       // between FinalizeBlock and Commit
 	metrics  *Metrics
 	sigCache *sigCache
+	clock    func() time.Time // metrics only
 }
 
 // Options configure New.
 type Options struct {
 	Logger  log.Logger // default: no-op
 	Metrics *Metrics   // default: unregistered metrics
+	// Clock times ABCI calls for metrics only; it never reaches state.
+	// Default: the wall clock.
+	Clock func() time.Time
 }
 
 // New opens the application state in db and wires the modules.
@@ -74,7 +79,10 @@ func New(db dbm.DB, opts Options) (*App, error) {
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics(nil)
 	}
-	a := &App{logger: opts.Logger, metrics: opts.Metrics, router: map[string]module.MsgType{}, checkSeq: map[string]uint64{}, sigCache: newSigCache(1 << 16)}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	a := &App{logger: opts.Logger, metrics: opts.Metrics, router: map[string]module.MsgType{}, checkSeq: map[string]uint64{}, sigCache: newSigCache(1 << 16), clock: opts.Clock}
 
 	// The wiring: every module, in genesis order.
 	a.Identity = identity.New()

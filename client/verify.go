@@ -152,12 +152,14 @@ func trustFromGenesis(ctx context.Context, rpc *rpchttp.HTTP, gen *cmttypes.Gene
 	vset := cmttypes.NewValidatorSet(vals)
 	h := gen.InitialHeight
 	var commit *cmttypes.SignedHeader
+	var lastErr error
 	for i := 0; i < 50; i++ {
 		res, err := rpc.Commit(ctx, &h)
 		if err == nil {
 			commit = &res.SignedHeader
 			break
 		}
+		lastErr = err
 		select {
 		case <-ctx.Done():
 			return 0, nil, ctx.Err()
@@ -165,7 +167,7 @@ func trustFromGenesis(ctx context.Context, rpc *rpchttp.HTTP, gen *cmttypes.Gene
 		}
 	}
 	if commit == nil {
-		return 0, nil, fmt.Errorf("%w: no commit for the first block yet", ErrVerification)
+		return 0, nil, fmt.Errorf("%w: no commit for the first block: %v", ErrVerification, lastErr)
 	}
 	if commit.ChainID != gen.ChainID {
 		return 0, nil, fmt.Errorf("%w: first header is for chain %q, genesis says %q", ErrVerification, commit.ChainID, gen.ChainID)
@@ -191,21 +193,31 @@ func (v *Verifier) VerifyProof(ctx context.Context, p *types.Proof) (*VerifiedRe
 	if p == nil {
 		return nil, fmt.Errorf("%w: the node sent no proof", ErrVerification)
 	}
-	var lb *cmttypes.LightBlock
-	var err error
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+	}
+	// Wait until the node has committed the header that carries the app
+	// hash, so the light client never asks its primary for a height it does
+	// not have yet (which makes CometBFT's light client drop the primary).
 	for {
-		lb, err = v.lc.VerifyLightBlockAtHeight(ctx, p.Height+1, time.Now())
-		if err == nil {
-			break
+		st, err := v.c.Status(ctx)
+		if err != nil {
+			return nil, err
 		}
-		if !errors.Is(err, provider.ErrLightBlockNotFound) && !errors.Is(err, provider.ErrHeightTooHigh) {
-			return nil, fmt.Errorf("%w: header %d: %v", ErrVerification, p.Height+1, err)
+		if st.Height >= p.Height+1 {
+			break
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("%w: header %d not available: %v", ErrVerification, p.Height+1, err)
-		case <-time.After(200 * time.Millisecond):
+			return nil, fmt.Errorf("%w: header %d not produced in time (node at %d)", ErrVerification, p.Height+1, st.Height)
+		case <-time.After(100 * time.Millisecond):
 		}
+	}
+	lb, err := v.lc.VerifyLightBlockAtHeight(ctx, p.Height+1, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("%w: header %d: %v", ErrVerification, p.Height+1, err)
 	}
 	if err := proof.Verify(p.ProofOps, lb.AppHash, p.Store, p.Key, p.Value); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrVerification, err)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	cmtcfg "github.com/cometbft/cometbft/config"
+	cmtcrypto "github.com/cometbft/cometbft/crypto"
 	"github.com/cometbft/cometbft/p2p"
 	"github.com/cometbft/cometbft/privval"
 	cmttypes "github.com/cometbft/cometbft/types"
@@ -98,37 +99,20 @@ func InitDev(home string, o InitOptions) (*cmttypes.GenesisDoc, error) {
 			return nil, err
 		}
 	}
-	conf, err := writeCometFiles(home, o.Moniker, o.Addrs)
+	conf, err := writeCometFiles(home, o.Moniker, o.Addrs, nil)
 	if err != nil {
 		return nil, err
 	}
 	pv := privval.LoadFilePV(conf.PrivValidatorKeyFile(), conf.PrivValidatorStateFile())
-	admin, err := kr.Add(o.AdminKey)
+	admin, err := newAdmin(kr, o.AdminKey)
 	if err != nil {
-		return nil, fmt.Errorf("create admin key: %w", err)
-	}
-	adminDID := identity.DIDFromKey(admin.SigningPublic())
-	if err := kr.SetDID(o.AdminKey, adminDID); err != nil {
 		return nil, err
 	}
-	gs := app.GenesisState{Params: app.DefaultParams(), Modules: map[string]json.RawMessage{}}
-	gs.Modules[identity.StoreName] = mustJSON(identity.Genesis{Identities: []identity.GenesisIdentity{{
-		SigningKey: admin.SigningPublic(), EncryptionKey: admin.EncryptionPublic(), KEM: identity.KEMMLKEM768X25519,
-	}}})
-	gs.Modules[org.StoreName] = mustJSON(org.Genesis{Orgs: []org.GenesisOrg{{
-		ID: o.OrgID, Name: o.OrgName, Type: "hospital", Admins: []string{adminDID},
-		Validators: []org.Validator{{PubKey: pv.Key.PubKey.Bytes(), Power: 10}},
-	}}})
-	doc := &cmttypes.GenesisDoc{
-		GenesisTime:   o.Now.UTC().Truncate(time.Millisecond),
-		ChainID:       o.ChainID,
-		InitialHeight: 1,
-		AppState:      mustJSON(gs),
-		Validators: []cmttypes.GenesisValidator{{
-			Address: pv.Key.PubKey.Address(), PubKey: pv.Key.PubKey, Power: 10, Name: o.Moniker,
-		}},
-	}
-	if err := doc.ValidateAndComplete(); err != nil {
+	doc, err := buildGenesis(o.ChainID, o.Now, []founder{{
+		OrgID: o.OrgID, OrgName: o.OrgName, OrgType: "hospital", Admin: admin,
+		ValKey: pv.Key.PubKey, Power: 10, Moniker: o.Moniker,
+	}})
+	if err != nil {
 		return nil, err
 	}
 	if err := doc.SaveAs(conf.GenesisFile()); err != nil {
@@ -137,9 +121,67 @@ func InitDev(home string, o InitOptions) (*cmttypes.GenesisDoc, error) {
 	return doc, nil
 }
 
+// newAdmin creates the keyring key name for a founding organization's admin
+// and records the DID it will have.
+func newAdmin(kr *keyring.Keyring, name string) (*keyring.Key, error) {
+	admin, err := kr.Add(name)
+	if err != nil {
+		return nil, fmt.Errorf("create admin key: %w", err)
+	}
+	admin.DID = identity.DIDFromKey(admin.SigningPublic())
+	if err := kr.SetDID(name, admin.DID); err != nil {
+		return nil, err
+	}
+	return admin, nil
+}
+
+// founder is one founding organization of a new chain: its admin (an
+// identity in the genesis) and the one validator it runs.
+type founder struct {
+	OrgID, OrgName, OrgType string
+	Admin                   *keyring.Key
+	ValKey                  cmtcrypto.PubKey
+	Power                   int64
+	Moniker                 string
+}
+
+// buildGenesis returns the genesis of a chain founded by fs: every admin's
+// identity, every organization with its admin and validator, and the
+// matching CometBFT validator set.
+func buildGenesis(chainID string, now time.Time, fs []founder) (*cmttypes.GenesisDoc, error) {
+	var ids identity.Genesis
+	var orgs org.Genesis
+	var vals []cmttypes.GenesisValidator
+	for _, f := range fs {
+		ids.Identities = append(ids.Identities, identity.GenesisIdentity{
+			SigningKey: f.Admin.SigningPublic(), EncryptionKey: f.Admin.EncryptionPublic(), KEM: identity.KEMMLKEM768X25519,
+		})
+		orgs.Orgs = append(orgs.Orgs, org.GenesisOrg{
+			ID: f.OrgID, Name: f.OrgName, Type: f.OrgType, Admins: []string{identity.DIDFromKey(f.Admin.SigningPublic())},
+			Validators: []org.Validator{{PubKey: f.ValKey.Bytes(), Power: f.Power}},
+		})
+		vals = append(vals, cmttypes.GenesisValidator{Address: f.ValKey.Address(), PubKey: f.ValKey, Power: f.Power, Name: f.Moniker})
+	}
+	gs := app.GenesisState{Params: app.DefaultParams(), Modules: map[string]json.RawMessage{}}
+	gs.Modules[identity.StoreName] = mustJSON(ids)
+	gs.Modules[org.StoreName] = mustJSON(orgs)
+	doc := &cmttypes.GenesisDoc{
+		GenesisTime:   now.UTC().Truncate(time.Millisecond),
+		ChainID:       chainID,
+		InitialHeight: 1,
+		AppState:      mustJSON(gs),
+		Validators:    vals,
+	}
+	if err := doc.ValidateAndComplete(); err != nil {
+		return nil, err
+	}
+	return doc, nil
+}
+
 // writeCometFiles creates the config and data directories, config.toml,
-// medchain.json, the node key and the validator key.
-func writeCometFiles(home, moniker string, a Addrs) (*cmtcfg.Config, error) {
+// medchain.json, the node key and the validator key. tune, if set, adjusts
+// the configuration and settings before they are written.
+func writeCometFiles(home, moniker string, a Addrs, tune func(*cmtcfg.Config, *Settings)) (*cmtcfg.Config, error) {
 	conf := DefaultCometConfig(home)
 	conf.Moniker = moniker
 	if a.RPC != "" {
@@ -148,16 +190,22 @@ func writeCometFiles(home, moniker string, a Addrs) (*cmtcfg.Config, error) {
 	if a.P2P != "" {
 		conf.P2P.ListenAddress = "tcp://" + a.P2P
 	}
+	s := DefaultSettings()
+	if a.API != "" {
+		s.APIAddr = a.API
+	}
+	if tune != nil {
+		tune(conf, &s)
+	}
+	if err := conf.ValidateBasic(); err != nil {
+		return nil, fmt.Errorf("config.toml: %w", err)
+	}
 	for _, d := range []string{filepath.Join(home, "config"), filepath.Join(home, "data")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, err
 		}
 	}
 	cmtcfg.WriteConfigFile(filepath.Join(home, "config", "config.toml"), conf)
-	s := DefaultSettings()
-	if a.API != "" {
-		s.APIAddr = a.API
-	}
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}

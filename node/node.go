@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	cmtdb "github.com/cometbft/cometbft-db"
 	cmtcfg "github.com/cometbft/cometbft/config"
 	cmtflags "github.com/cometbft/cometbft/libs/cli/flags"
 	"github.com/cometbft/cometbft/libs/log"
@@ -122,9 +123,25 @@ func Run(ctx context.Context, home string, o RunOptions) error {
 		return fmt.Errorf("load node key: %w", err)
 	}
 	pv := privval.LoadFilePV(conf.PrivValidatorKeyFile(), conf.PrivValidatorStateFile())
+	// CometBFT v0.38 does not close every database it opens (the tx index
+	// stays open after Stop), which would keep their file locks for the life
+	// of the process; track them and close them all on the way out.
+	var opened []cmtdb.DB
+	defer func() {
+		for _, d := range opened {
+			_ = d.Close()
+		}
+	}()
+	dbProvider := func(c *cmtcfg.DBContext) (cmtdb.DB, error) {
+		d, err := cmtcfg.DefaultDBProvider(c)
+		if err == nil {
+			opened = append(opened, d)
+		}
+		return d, err
+	}
 	cn, err := nm.NewNodeWithContext(ctx, conf, pv, nodeKey,
 		proxy.NewConnSyncLocalClientCreator(application),
-		nm.DefaultGenesisDocProviderFunc(conf), cmtcfg.DefaultDBProvider,
+		nm.DefaultGenesisDocProviderFunc(conf), dbProvider,
 		nm.DefaultMetricsProvider(conf.Instrumentation), logger)
 	if err != nil {
 		return fmt.Errorf("create CometBFT node: %w", err)
@@ -173,5 +190,6 @@ func Run(ctx context.Context, home string, o RunOptions) error {
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = httpSrv.Shutdown(shutCtx)
+	srv.Close()
 	return nil
 }

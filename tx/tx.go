@@ -97,24 +97,24 @@ func Hash(txBytes []byte) []byte {
 
 // Decode parses a transaction. Message values are returned undecoded; the
 // application decodes them by type URL and then calls CheckCanonical.
+//
+// Bytes that a protobuf decoder reads as a transaction but that are not its
+// canonical encoding (fields reordered or repeated, explicit zero values,
+// non-minimal varints, ...) fail with ErrNonCanonical; any other bytes that
+// are not a transaction fail with ErrDecode.
 func Decode(bz []byte) (Tx, error) {
-	fs, err := wire.Parse(bz)
-	if err != nil {
-		return Tx{}, fmt.Errorf("%w: %v", ErrDecode, err)
-	}
-	if err := fs.Only(1, 2); err != nil {
-		return Tx{}, fmt.Errorf("%w: %v", ErrDecode, err)
-	}
+	var d decoder
+	fs := d.parse(bz)
+	d.check(fs.Only(1, 2))
 	var t Tx
-	body, err := fs.Blob(1)
-	if err != nil {
-		return Tx{}, fmt.Errorf("%w: %v", ErrDecode, err)
+	body := d.blob(fs, 1)
+	t.Signature = d.blob(fs, 2)
+	t.Body = d.body(body)
+	if d.err != nil {
+		return Tx{}, fmt.Errorf("%w: %v", ErrDecode, d.err)
 	}
-	if t.Signature, err = fs.Blob(2); err != nil {
-		return Tx{}, fmt.Errorf("%w: %v", ErrDecode, err)
-	}
-	if t.Body, err = decodeBody(body); err != nil {
-		return Tx{}, err
+	if d.nc != nil {
+		return Tx{}, fmt.Errorf("%w: %v", ErrNonCanonical, d.nc)
 	}
 	if !bytes.Equal(t.MarshalWire(), bz) {
 		return Tx{}, ErrNonCanonical
@@ -122,45 +122,71 @@ func Decode(bz []byte) (Tx, error) {
 	return t, nil
 }
 
-func decodeBody(bz []byte) (Body, error) {
-	var b Body
+// decoder keeps decoding past canonical-rule violations, remembering the
+// first, so that Decode tells a second encoding of a transaction (nc) from
+// bytes that are not a transaction (err).
+type decoder struct {
+	err error // first hard failure
+	nc  error // first canonical-rule violation
+}
+
+// check records err.
+func (d *decoder) check(err error) {
+	switch {
+	case err == nil:
+	case errors.Is(err, wire.ErrNonCanonical):
+		if d.nc == nil {
+			d.nc = err
+		}
+	default:
+		if d.err == nil {
+			d.err = err
+		}
+	}
+}
+
+func (d *decoder) parse(bz []byte) wire.Fields {
 	fs, err := wire.Parse(bz)
-	if err == nil {
-		err = fs.Only(1, 2, 3, 4)
+	d.check(err)
+	return fs
+}
+
+func (d *decoder) blob(fs wire.Fields, num wire.Number) []byte {
+	v, err := fs.Blob(num)
+	d.check(err)
+	return v
+}
+
+func (d *decoder) string(fs wire.Fields, num wire.Number) string {
+	v, err := fs.String(num)
+	d.check(err)
+	return v
+}
+
+func (d *decoder) body(bz []byte) Body {
+	var b Body
+	if d.err != nil {
+		return b
 	}
-	if err == nil {
-		b.ChainID, err = fs.String(1)
-	}
-	if err == nil {
-		b.Signer, err = fs.String(2)
-	}
-	if err == nil {
-		b.Sequence, err = fs.Uint64(3)
-	}
-	var ms [][]byte
-	if err == nil {
-		ms, err = fs.Blobs(4)
-	}
+	fs := d.parse(bz)
+	d.check(fs.Only(1, 2, 3, 4))
+	b.ChainID = d.string(fs, 1)
+	b.Signer = d.string(fs, 2)
+	seq, err := fs.Uint64(3)
+	d.check(err)
+	b.Sequence = seq
+	ms, err := fs.Blobs(4)
+	d.check(err)
 	for _, m := range ms {
-		if err != nil {
+		if d.err != nil {
 			break
 		}
-		var a Any
-		var afs wire.Fields
-		afs, err = wire.Parse(m)
-		if err == nil {
-			err = afs.Only(1, 2)
-		}
-		if err == nil {
-			a.TypeURL, err = afs.String(1)
-		}
-		if err == nil {
-			a.Value, err = afs.Blob(2)
-		}
-		b.Msgs = append(b.Msgs, a)
+		afs := d.parse(m)
+		d.check(afs.Only(1, 2))
+		b.Msgs = append(b.Msgs, Any{TypeURL: d.string(afs, 1), Value: d.blob(afs, 2)})
 	}
-	if err != nil {
-		return Body{}, fmt.Errorf("%w: body: %v", ErrDecode, err)
+	if d.err != nil {
+		d.err = fmt.Errorf("body: %w", d.err)
 	}
-	return b, nil
+	return b
 }

@@ -32,6 +32,16 @@ type Number = protowire.Number
 // ErrMalformed is wrapped by every error Parse and the Fields accessors return.
 var ErrMalformed = errors.New("malformed encoding")
 
+// ErrNonCanonical is wrapped, besides ErrMalformed, by the errors for input
+// that a protobuf decoder would accept but that breaks a canonical rule:
+// fields out of order, a singular field repeated, an explicit zero value, a
+// non-minimal tag, varint or length, or a bool other than 0 or 1.
+var ErrNonCanonical = errors.New("non-canonical encoding")
+
+func nonCanonical(format string, args ...any) error {
+	return fmt.Errorf("%w: %w: %s", ErrMalformed, ErrNonCanonical, fmt.Sprintf(format, args...))
+}
+
 // Marshaler is a value with a canonical wire encoding.
 type Marshaler interface {
 	// MarshalWire returns the canonical encoding. It never fails.
@@ -117,21 +127,33 @@ type Fields struct {
 // Parse splits b into fields and enforces the canonical rules that do not
 // depend on the schema (order, wire types, minimal varints, zero values).
 // The returned Fields alias b.
+//
+// When b is well-formed protobuf whose only faults are canonical-rule
+// violations, the error wraps ErrNonCanonical and the returned Fields hold
+// every field, so that a caller can tell a second encoding of a valid value
+// from bytes that are not one at all. Any other error wraps ErrMalformed
+// only, and the Fields are empty.
 func Parse(b []byte) (Fields, error) {
 	var fs Fields
 	var last Number
+	var nc error // the first canonical-rule violation
+	note := func(format string, args ...any) {
+		if nc == nil {
+			nc = nonCanonical(format, args...)
+		}
+	}
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
 			return Fields{}, fmt.Errorf("%w: bad tag: %v", ErrMalformed, protowire.ParseError(n))
 		}
 		if n != len(protowire.AppendTag(nil, num, typ)) {
-			return Fields{}, fmt.Errorf("%w: non-minimal tag", ErrMalformed)
+			note("non-minimal tag")
 		}
 		if num < last {
-			return Fields{}, fmt.Errorf("%w: field %d after field %d", ErrMalformed, num, last)
+			note("field %d after field %d", num, last)
 		}
-		last = num
+		last = max(last, num)
 		b = b[n:]
 		switch typ {
 		case protowire.VarintType:
@@ -140,10 +162,10 @@ func Parse(b []byte) (Fields, error) {
 				return Fields{}, fmt.Errorf("%w: field %d: %v", ErrMalformed, num, protowire.ParseError(m))
 			}
 			if m != protowire.SizeVarint(v) {
-				return Fields{}, fmt.Errorf("%w: field %d: non-minimal varint", ErrMalformed, num)
+				note("field %d: non-minimal varint", num)
 			}
 			if v == 0 {
-				return Fields{}, fmt.Errorf("%w: field %d: zero value must be omitted", ErrMalformed, num)
+				note("field %d: zero value must be omitted", num)
 			}
 			fs.f = append(fs.f, field{num: num, varint: v, isVar: true})
 			b = b[m:]
@@ -153,7 +175,7 @@ func Parse(b []byte) (Fields, error) {
 				return Fields{}, fmt.Errorf("%w: field %d: %v", ErrMalformed, num, protowire.ParseError(m))
 			}
 			if m != protowire.SizeVarint(l) {
-				return Fields{}, fmt.Errorf("%w: field %d: non-minimal length", ErrMalformed, num)
+				note("field %d: non-minimal length", num)
 			}
 			if l > uint64(len(b)-m) {
 				return Fields{}, fmt.Errorf("%w: field %d: length %d exceeds input", ErrMalformed, num, l)
@@ -163,6 +185,9 @@ func Parse(b []byte) (Fields, error) {
 		default:
 			return Fields{}, fmt.Errorf("%w: field %d: wire type %d not allowed", ErrMalformed, num, typ)
 		}
+	}
+	if nc != nil {
+		return fs, nc
 	}
 	return fs, nil
 }
@@ -184,23 +209,34 @@ func (fs Fields) Only(known ...Number) error {
 	return nil
 }
 
+// single returns the last occurrence of field num, as a protobuf decoder
+// reads it; a repeated occurrence, or a present but empty length-delimited
+// value (which the Encoder omits), makes the error wrap ErrNonCanonical.
 func (fs Fields) single(num Number, wantVar bool) (field, bool, error) {
 	var got field
+	var err error
 	found := false
 	for _, f := range fs.f {
 		if f.num != num {
 			continue
 		}
-		if found {
-			return field{}, false, fmt.Errorf("%w: field %d repeated", ErrMalformed, num)
-		}
 		if f.isVar != wantVar {
 			return field{}, false, fmt.Errorf("%w: field %d has the wrong wire type", ErrMalformed, num)
 		}
+		if found && err == nil {
+			err = nonCanonical("field %d repeated", num)
+		}
 		got, found = f, true
 	}
-	return got, found, nil
+	if err == nil && found && !wantVar && len(got.bytes) == 0 {
+		err = nonCanonical("field %d: empty value must be omitted", num)
+	}
+	return got, found, err
 }
+
+// The accessors below return the value a protobuf decoder would read even
+// when the error wraps ErrNonCanonical; on any other error the value is the
+// zero value.
 
 // Uint64 returns field num as a varint, 0 if absent.
 func (fs Fields) Uint64(num Number) (uint64, error) {
@@ -212,9 +248,9 @@ func (fs Fields) Uint64(num Number) (uint64, error) {
 func (fs Fields) Bool(num Number) (bool, error) {
 	f, _, err := fs.single(num, true)
 	if err == nil && f.varint > 1 {
-		return false, fmt.Errorf("%w: field %d: bool out of range", ErrMalformed, num)
+		err = nonCanonical("field %d: bool out of range", num)
 	}
-	return f.varint == 1, err
+	return f.varint != 0, err
 }
 
 // Blob returns field num's bytes (aliasing the input), nil if absent.
@@ -226,13 +262,10 @@ func (fs Fields) Blob(num Number) ([]byte, error) {
 // String returns field num as a string, "" if absent.
 func (fs Fields) String(num Number) (string, error) {
 	f, _, err := fs.single(num, false)
-	if err != nil {
-		return "", err
-	}
 	if !utf8.Valid(f.bytes) {
 		return "", fmt.Errorf("%w: field %d: invalid UTF-8", ErrMalformed, num)
 	}
-	return string(f.bytes), nil
+	return string(f.bytes), err
 }
 
 // Blobs returns every element of a repeated length-delimited field.

@@ -116,6 +116,11 @@ func (o IAVLOp) Run(args [][]byte) ([][]byte, error) {
 	}
 	switch len(args) {
 	case 0:
+		// ics23 ignores the key a NonExistenceProof names; require it to be
+		// ours, so that no byte of the proof can change without failing it.
+		if ne := o.proof.GetNonexist(); ne != nil && !bytes.Equal(ne.Key, o.key) {
+			return nil, fmt.Errorf("%w: absence proof names key %X, not %X", ErrKeyMismatch, ne.Key, o.key)
+		}
 		if !ics23.VerifyNonMembership(ics23.IavlSpec, root, o.proof, o.key) {
 			return nil, fmt.Errorf("%w: absence of key %X not proven", ErrValueMismatch, o.key)
 		}
@@ -158,6 +163,16 @@ func Verify(ops *cmtcrypto.ProofOps, appHash []byte, store string, key, value []
 	if string(ops.Ops[1].Key) != store {
 		return fmt.Errorf("%w: proof is for store %q, not %q", ErrKeyMismatch, ops.Ops[1].Key, store)
 	}
+	// CometBFT's simple:v decoder takes the key from ProofOp.Key and ignores
+	// the copy inside Data; require the copies to agree, so that no byte of
+	// the proof can change without failing it.
+	var vo cmtcrypto.ValueOp
+	if err := vo.Unmarshal(ops.Ops[1].Data); err != nil {
+		return fmt.Errorf("%w: store operator: %v", ErrMalformed, err)
+	}
+	if !bytes.Equal(vo.Key, ops.Ops[1].Key) {
+		return fmt.Errorf("%w: store operator data names store %q, not %q", ErrKeyMismatch, vo.Key, ops.Ops[1].Key)
+	}
 	poz, err := Runtime().DecodeProof(ops)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
@@ -169,7 +184,7 @@ func Verify(ops *cmtcrypto.ProofOps, appHash []byte, store string, key, value []
 	for _, op := range poz {
 		args, err = op.Run(args)
 		if err != nil {
-			if errors.Is(err, ErrMalformed) || errors.Is(err, ErrValueMismatch) {
+			if errors.Is(err, ErrMalformed) || errors.Is(err, ErrValueMismatch) || errors.Is(err, ErrKeyMismatch) {
 				return err
 			}
 			return fmt.Errorf("%w: %v", ErrValueMismatch, err)

@@ -1,0 +1,144 @@
+package identity_test
+
+import (
+	"testing"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+
+	"github.com/medchain/medchain/testutil"
+	"github.com/medchain/medchain/x/identity"
+)
+
+func record(h *testutil.Harness, did string) *identity.Record {
+	h.T.Helper()
+	bz := h.Get(identity.StoreName, identity.RecordKey(did))
+	if bz == nil {
+		h.T.Fatalf("record of %s: got none, want one", did)
+	}
+	rec, err := identity.DecodeRecord(bz)
+	if err != nil {
+		h.T.Fatalf("record of %s: %v", did, err)
+	}
+	return rec
+}
+
+func wantCode(t *testing.T, what string, r *abci.ExecTxResult, codespace string, code uint32) {
+	t.Helper()
+	if r.Codespace != codespace || r.Code != code {
+		t.Fatalf("%s: got %s/%d (%s), want %s/%d", what, r.Codespace, r.Code, r.Log, codespace, code)
+	}
+}
+
+func TestRegisterAndResolve(t *testing.T) {
+	h := testutil.New(t, testutil.Config{})
+	s := testutil.NewSigner("patient")
+	h.Register(s)
+	rec := record(h, s.DID)
+	if rec.DID != s.DID || len(rec.SigningKeys) != 1 || rec.SigningKeys[0].ID != s.KeyID || rec.CreatedHeight != 1 {
+		t.Fatalf("record: got %+v, want %s with key %s created at 1", rec, s.DID, s.KeyID)
+	}
+	doc := rec.Resolve()
+	if doc.Document.ID != s.DID || len(doc.Document.VerificationMethod) != 2 || doc.Metadata.Deactivated {
+		t.Fatalf("resolution: got %+v, want an active document with 2 keys", doc)
+	}
+	if got, want := doc.Document.VerificationMethod[0].PublicKeyMultibase, identity.Multikey(s.Key.Pub()); got != want {
+		t.Fatalf("signing key multibase: got %s, want %s", got, want)
+	}
+	// A second registration of the same key is refused (and uses up a sequence).
+	r := h.Block(s.Sign(h.ChainID, s.Register()))[0]
+	wantCode(t, "second registration", r, identity.StoreName, identity.ErrExists.Code)
+}
+
+func TestRotateKey(t *testing.T) {
+	h := testutil.New(t, testutil.Config{})
+	s, other := testutil.NewSigner("rotating"), testutil.NewSigner("other")
+	h.Register(s, other)
+	next := testutil.NewKey("rotating/2")
+
+	badProof := s.RotateMsg(h.ChainID, next)
+	badProof.Proof[0] ^= 1
+	wrongChain := s.RotateMsg("other-chain", next)
+	sameKey := s.RotateMsg(h.ChainID, s.Key)
+	notMine := other.RotateMsg(h.ChainID, testutil.NewKey("other/2"))
+	for _, tc := range []struct {
+		name string
+		bz   []byte
+		want uint32
+	}{
+		{"proof does not verify", s.Sign(h.ChainID, badProof), identity.ErrBadProof.Code},
+		{"proof for another chain", s.Sign(h.ChainID, wrongChain), identity.ErrBadProof.Code},
+		{"current key again", s.Sign(h.ChainID, sameKey), identity.ErrKeyInUse.Code},
+		{"someone else's DID", s.Sign(h.ChainID, notMine), identity.ErrUnauthorized.Code},
+	} {
+		r := h.Block(tc.bz)[0]
+		wantCode(t, tc.name, r, identity.StoreName, tc.want)
+	}
+	if got := len(record(h, s.DID).SigningKeys); got != 1 {
+		t.Fatalf("after refused rotations: got %d signing keys, want 1", got)
+	}
+
+	h.MustBlock(s.Sign(h.ChainID, s.RotateMsg(h.ChainID, next)))
+	rotatedAt := h.Height
+	oldID := s.KeyID
+	s.UseKey(next)
+	rec := record(h, s.DID)
+	if len(rec.SigningKeys) != 2 || rec.CurrentSigningKey().ID != s.KeyID || rec.SigningKeys[0].RevokedHeight != rotatedAt {
+		t.Fatalf("after rotation: got keys %+v, want key-1 revoked at %d and current %s", rec.SigningKeys, rotatedAt, s.KeyID)
+	}
+	if _, ok := rec.KeyAt(oldID, rotatedAt-1); !ok {
+		t.Fatalf("KeyAt(%s, %d): got false, want true (before the rotation)", oldID, rotatedAt-1)
+	}
+	if _, ok := rec.KeyAt(oldID, rotatedAt); ok {
+		t.Fatalf("KeyAt(%s, %d): got true, want false (revoked)", oldID, rotatedAt)
+	}
+	if _, ok := rec.KeyAt(s.KeyID, rotatedAt); !ok {
+		t.Fatalf("KeyAt(%s, %d): got false, want true", s.KeyID, rotatedAt)
+	}
+	// Rotating back to the first key is refused: keys are never reused.
+	back := s.RotateMsg(h.ChainID, testutil.NewKey("rotating"))
+	wantCode(t, "rotate back to a retired key", h.Block(s.Sign(h.ChainID, back))[0], identity.StoreName, identity.ErrKeyInUse.Code)
+	// The new key signs.
+	h.MustBlock(s.Sign(h.ChainID, &identity.MsgDeactivate{DID: s.DID}))
+	if rec := record(h, s.DID); rec.Active() || !rec.Resolve().Metadata.Deactivated || len(rec.Resolve().Document.VerificationMethod) != 0 {
+		t.Fatalf("after deactivation: got %+v, want a deactivated record resolving without keys", rec)
+	}
+}
+
+func TestDeactivateOnlySelf(t *testing.T) {
+	h := testutil.New(t, testutil.Config{})
+	s, other := testutil.NewSigner("a"), testutil.NewSigner("b")
+	h.Register(s, other)
+	r := h.Block(s.Sign(h.ChainID, &identity.MsgDeactivate{DID: other.DID}))[0]
+	wantCode(t, "deactivate another DID", r, identity.StoreName, identity.ErrUnauthorized.Code)
+	if !record(h, other.DID).Active() {
+		t.Fatalf("other identity: got deactivated, want active")
+	}
+}
+
+func TestKeyIDs(t *testing.T) {
+	did := testutil.NewSigner("x").DID
+	for _, tc := range []struct {
+		in    string
+		ok    bool
+		wantN int
+	}{
+		{did + "#key-1", true, 1},
+		{did + "#key-12", true, 12},
+		{did + "#key-0", false, 0},
+		{did + "#key-01", false, 0},
+		{did + "#key-", false, 0},
+		{did + "#key-+1", false, 0},
+		{did + "#enc-1", false, 0},
+		{did, false, 0},
+		{"did:medchain:short#key-1", false, 0},
+		{"did:other:" + did[len("did:medchain:"):] + "#key-1", false, 0},
+	} {
+		gotDID, n, err := identity.SplitKeyID(tc.in)
+		if (err == nil) != tc.ok || n != tc.wantN || (tc.ok && gotDID != did) {
+			t.Errorf("SplitKeyID(%q): got (%q, %d, %v), want ok=%v n=%d", tc.in, gotDID, n, err, tc.ok, tc.wantN)
+		}
+	}
+	if identity.ValidDID(did[:len(did)-1]+"A") || identity.ValidDID(did[:len(did)-1]+"1") || !identity.ValidDID(did) {
+		t.Errorf("ValidDID: upper case and digits outside base32 must be refused, %q accepted", did)
+	}
+}
