@@ -65,6 +65,11 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 		return nil, fmt.Errorf("genesis app_state: %w", err)
 	}
 	a.chainID, a.params = req.ChainId, gs.Params
+	if req.InitialHeight > 1 {
+		if err := a.ms.SetInitialVersion(req.InitialHeight); err != nil {
+			return nil, err
+		}
+	}
 	ctx := &module.Context{ChainID: req.ChainId, Height: req.InitialHeight, Time: req.Time.UTC(), Store: a.ms.Working}
 	known := map[string]bool{}
 	for _, m := range a.modules {

@@ -2,9 +2,7 @@ package node_test
 
 import (
 	"encoding/hex"
-	"os"
 
-	"github.com/cometbft/cometbft/libs/log"
 	"testing"
 
 	cmtcrypto "github.com/cometbft/cometbft/proto/tendermint/crypto"
@@ -28,11 +26,4 @@ func mustHex(t *testing.T, s string) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-func testLogger() log.Logger {
-	if os.Getenv("MEDCHAIN_TEST_LOG") != "" {
-		return log.NewTMLogger(log.NewSyncWriter(os.Stderr))
-	}
-	return log.NewNopLogger()
 }

@@ -3,80 +3,13 @@ package node_test
 import (
 	"context"
 	"errors"
-	"net"
 	"testing"
-	"time"
 
 	"github.com/medchain/medchain/client"
-	"github.com/medchain/medchain/crypto/keyring"
-	"github.com/medchain/medchain/node"
 	"github.com/medchain/medchain/store/proof"
+	"github.com/medchain/medchain/testutil/nodetest"
 	"github.com/medchain/medchain/x/identity"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// running is a node started by startNode.
-type running struct {
-	n    *node.Node
-	stop func()
-}
-
-// startNode runs the node in home until stop is called, and waits for its
-// API to answer.
-func startNode(t *testing.T, home string, addrs node.Addrs) *running {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan *node.Node, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- node.Run(ctx, home, node.RunOptions{Addrs: addrs, Logger: testLogger(), Ready: func(n *node.Node) { ready <- n }})
-	}()
-	select {
-	case n := <-ready:
-		r := &running{n: n}
-		r.stop = func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("node stopped with error: %v", err)
-				}
-			case <-time.After(30 * time.Second):
-				t.Fatal("node did not stop within 30s")
-			}
-		}
-		return r
-	case err := <-done:
-		cancel()
-		t.Fatalf("node did not start: %v", err)
-	case <-time.After(60 * time.Second):
-		cancel()
-		t.Fatal("node did not start within 60s")
-	}
-	return nil
-}
-
-func waitHeight(t *testing.T, c *client.Client, min int64) int64 {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if st, err := c.Status(context.Background()); err == nil && st.Height >= min {
-			return st.Height
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("height %d not reached within 30s", min)
-	return 0
-}
 
 // TestNodeIntegration runs a real in-process CometBFT node: it registers
 // identities, rotates a key, reads them back with light-client-verified
@@ -86,23 +19,12 @@ func TestNodeIntegration(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a CometBFT node")
 	}
-	t.Setenv("MEDCHAIN_PASSPHRASE", "integration-test")
-	home := t.TempDir()
-	kr, err := keyring.Open(node.KeyringDir(home), keyring.EnvOrPrompt())
-	if err != nil {
-		t.Fatal(err)
-	}
-	addrs := node.Addrs{API: freeAddr(t), RPC: freeAddr(t), P2P: freeAddr(t)}
-	if _, err := node.InitDev(home, node.InitOptions{Keyring: kr, Addrs: addrs}); err != nil {
-		t.Fatal(err)
-	}
-	r := startNode(t, home, node.Addrs{})
+	dev := nodetest.NewDev(t)
+	home, kr := dev.Home, dev.Keyring
+	r := nodetest.Start(t, home)
 	ctx := context.Background()
-	c, err := client.New("http://" + addrs.API)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitHeight(t, c, 1)
+	c := dev.Client(t)
+	nodetest.WaitHeight(t, c, 1)
 
 	alice, err := kr.Add("alice")
 	if err != nil {
@@ -206,11 +128,11 @@ func TestNodeIntegration(t *testing.T) {
 	}
 
 	// Restart: the height continues and the state is intact.
-	before := waitHeight(t, c, 1)
-	r.stop()
-	r = startNode(t, home, node.Addrs{})
-	defer r.stop()
-	after := waitHeight(t, c, before+1)
+	before := nodetest.WaitHeight(t, c, 1)
+	r.Stop()
+	r = nodetest.Start(t, home)
+	defer r.Stop()
+	after := nodetest.WaitHeight(t, c, before+1)
 	if after <= before {
 		t.Fatalf("height after restart %d, want > %d", after, before)
 	}

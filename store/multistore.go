@@ -107,6 +107,22 @@ func (m *MultiStore) checkStoredHash(v int64) error {
 	return nil
 }
 
+// SetInitialVersion makes the first Commit of a fresh store save version v
+// (a chain whose genesis initial_height is v). It must be called before the
+// first Commit.
+func (m *MultiStore) SetInitialVersion(v int64) error {
+	if m.LastCommit().Version != 0 {
+		return fmt.Errorf("store: initial version set after the first commit")
+	}
+	if v < 1 {
+		return fmt.Errorf("store: initial version %d must be positive", v)
+	}
+	for _, t := range m.trees {
+		t.SetInitialVersion(uint64(v))
+	}
+	return nil
+}
+
 // Names returns the store names, sorted.
 func (m *MultiStore) Names() []string { return slices.Clone(m.names) }
 
