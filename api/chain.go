@@ -27,13 +27,13 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	last := s.cfg.App.Store().LastCommit()
+	height, appHash := s.cfg.App.LastCommit()
 	out := types.Status{
-		ChainID: st.NodeInfo.Network, Height: last.Version, AppHash: strings.ToUpper(hex.EncodeToString(last.Hash)),
+		ChainID: st.NodeInfo.Network, Height: height, AppHash: strings.ToUpper(hex.EncodeToString(appHash)),
 		NodeID: string(st.NodeInfo.DefaultNodeID), Moniker: st.NodeInfo.Moniker, CatchingUp: st.SyncInfo.CatchingUp,
 		Validator: st.ValidatorInfo.Address.String(), Version: st.NodeInfo.Version,
 	}
-	if st.SyncInfo.LatestBlockHeight == last.Version {
+	if st.SyncInfo.LatestBlockHeight == height && height > 0 {
 		out.BlockHash, out.BlockTime = st.SyncInfo.LatestBlockHash.String(), st.SyncInfo.LatestBlockTime
 	}
 	writeJSON(w, http.StatusOK, out)

@@ -95,7 +95,8 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 	if len(vals) == 0 {
 		return nil, errors.New("genesis app_state: no organization runs a validator")
 	}
-	return &abci.ResponseInitChain{Validators: vals, AppHash: a.ms.WorkingHash()}, nil
+	a.genesisHash = a.ms.WorkingHash()
+	return &abci.ResponseInitChain{Validators: vals, AppHash: a.genesisHash}, nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {

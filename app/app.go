@@ -60,6 +60,20 @@ type App struct {
 	metrics  *Metrics
 	sigCache *sigCache
 	clock    func() time.Time // metrics only
+
+	genesisHash []byte // app hash after InitChain, before block 1
+}
+
+// LastCommit returns the last committed height and app hash; before the
+// first block it returns height 0 and the genesis app hash (the one block 1's
+// header carries).
+func (a *App) LastCommit() (int64, []byte) {
+	if last := a.ms.LastCommit(); last.Version > 0 {
+		return last.Version, last.Hash
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return 0, a.genesisHash
 }
 
 // Options configure New.

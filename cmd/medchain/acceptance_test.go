@@ -1,0 +1,228 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// cli runs the medchain binary built for this test.
+type cli struct {
+	t   *testing.T
+	bin string
+	env []string
+}
+
+func (c *cli) run(args ...string) (stdout string, err error) {
+	c.t.Helper()
+	cmd := exec.Command(c.bin, args...)
+	cmd.Env = c.env
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err = cmd.Run()
+	if err != nil {
+		return out.String(), fmt.Errorf("%v: %s", err, errb.String())
+	}
+	return out.String(), nil
+}
+
+func (c *cli) json(v any, args ...string) {
+	c.t.Helper()
+	out, err := c.run(args...)
+	if err != nil {
+		c.t.Fatalf("medchain %s: %v", strings.Join(args, " "), err)
+	}
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		c.t.Fatalf("medchain %s: output is not JSON: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+func freePort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// TestAcceptance runs the ledger-core acceptance sequence against the real
+// binary: start, status, keys, self-registration, verified resolution,
+// membership, generate-only and replayed broadcast, restart.
+func TestAcceptance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs a node")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "medchain")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	home := filepath.Join(dir, "home")
+	api, rpc, p2p := freePort(t), freePort(t), freePort(t)
+	node := "http://" + api
+	c := &cli{t: t, bin: bin, env: append(os.Environ(), "MEDCHAIN_PASSPHRASE=x", "HOME="+dir)}
+
+	start := func() *exec.Cmd {
+		cmd := exec.Command(bin, "start", "--home", home, "--api-addr", api, "--rpc-addr", rpc, "--p2p-addr", p2p, "--comet-metrics=false")
+		cmd.Env = c.env
+		logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("node-%d.log", time.Now().UnixNano())))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stdout, cmd.Stderr = logf, logf
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(60 * time.Second)
+		for time.Now().Before(deadline) {
+			if resp, err := http.Get(node + "/v1/status"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					return cmd
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		_ = cmd.Process.Kill()
+		t.Fatal("node API did not come up within 60s")
+		return nil
+	}
+	stop := func(cmd *exec.Cmd) {
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("node exited with %v after SIGINT, want a clean stop", err)
+			}
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Fatal("node did not stop within 30s of SIGINT")
+		}
+	}
+	proc := start()
+	defer func() {
+		if proc.ProcessState == nil {
+			_ = proc.Process.Kill()
+			_, _ = proc.Process.Wait()
+		}
+	}()
+
+	var status struct {
+		ChainID string `json:"chain_id"`
+		Height  int64  `json:"height"`
+		AppHash string `json:"app_hash"`
+	}
+	c.json(&status, "status", "--node", node, "-o", "json")
+	if status.ChainID == "" || status.AppHash == "" {
+		t.Fatalf("status %+v, want chain_id and app_hash", status)
+	}
+	var key struct{ DID string }
+	c.json(&key, "keys", "add", "alice", "--home", home, "-o", "json")
+
+	type txOut struct {
+		DID    string `json:"did"`
+		TxHash string `json:"tx_hash"`
+		Height int64  `json:"height"`
+		Code   uint32 `json:"code"`
+	}
+	var reg txOut
+	c.json(&reg, "tx", "identity", "register", "--from", "alice", "--home", home, "--node", node, "-o", "json")
+	if reg.Code != 0 || reg.DID != key.DID || reg.TxHash == "" || reg.Height < 1 {
+		t.Fatalf("register alice: %+v, want code 0 and did %s", reg, key.DID)
+	}
+	var resolved struct {
+		DID      string `json:"did"`
+		Verified bool   `json:"verified"`
+		Document struct {
+			ID string `json:"id"`
+		} `json:"did_document"`
+	}
+	c.json(&resolved, "query", "identity", reg.DID, "--verify", "--node", node, "-o", "json")
+	if !resolved.Verified || resolved.Document.ID != reg.DID {
+		t.Fatalf("query identity --verify: %+v", resolved)
+	}
+
+	c.json(&key, "keys", "add", "carol", "--home", home, "-o", "json")
+	var carol txOut
+	c.json(&carol, "tx", "identity", "register", "--from", "carol", "--home", home, "--node", node, "-o", "json")
+	var add txOut
+	c.json(&add, "tx", "org", "add-member", "--from", "admin", "--member", carol.DID, "--role", "practitioner", "--home", home, "--node", node, "-o", "json")
+	if add.Code != 0 {
+		t.Fatalf("add-member: %+v", add)
+	}
+	var orgs struct {
+		Orgs []struct {
+			ID      string `json:"id"`
+			Members []struct {
+				DID   string   `json:"did"`
+				Roles []string `json:"roles"`
+			} `json:"members"`
+		} `json:"orgs"`
+	}
+	c.json(&orgs, "query", "org", "list", "--node", node, "-o", "json")
+	found := false
+	for _, o := range orgs.Orgs {
+		for _, m := range o.Members {
+			if m.DID == carol.DID && len(m.Roles) == 1 && m.Roles[0] == "practitioner" {
+				found = true
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("carol is not a practitioner in %+v", orgs)
+	}
+
+	c.json(&key, "keys", "add", "bob", "--home", home, "-o", "json")
+	gen, err := c.run("tx", "identity", "register", "--from", "bob", "--home", home, "--generate-only", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	txFile := filepath.Join(dir, "tx.json")
+	if err := os.WriteFile(txFile, []byte(gen), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var first, second txOut
+	c.json(&first, "tx", "broadcast", txFile, "--node", node, "-o", "json")
+	c.json(&second, "tx", "broadcast", txFile, "--node", node, "-o", "json")
+	if first.Code != 0 || second.Code == 0 {
+		t.Fatalf("broadcast twice: codes %d then %d, want 0 then non-zero", first.Code, second.Code)
+	}
+
+	// Stop, start again: the height continues and alice still resolves.
+	c.json(&status, "status", "--node", node, "-o", "json")
+	before := status.Height
+	stop(proc)
+	proc = start()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c.json(&status, "status", "--node", node, "-o", "json")
+		if status.Height > before {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("height stuck at %d after restart (was %d)", status.Height, before)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	c.json(&resolved, "query", "identity", reg.DID, "--verify", "--node", node, "-o", "json")
+	if !resolved.Verified || resolved.Document.ID != reg.DID {
+		t.Fatalf("after restart: %+v", resolved)
+	}
+	// A person gets an actionable error, not a stack trace.
+	if _, err := c.run("query", "identity", "not-a-did", "--node", node); err == nil || !strings.Contains(err.Error(), "not a medchain DID") {
+		t.Errorf("bad DID: got %v, want a clear error", err)
+	}
+	stop(proc)
+}
