@@ -200,6 +200,48 @@ func TestAcceptance(t *testing.T) {
 		t.Fatalf("broadcast twice: codes %d then %d, want 0 then non-zero", first.Code, second.Code)
 	}
 
+	// Rotate alice's key, then deactivate her with the new key.
+	var rot txOut
+	c.json(&rot, "tx", "identity", "rotate-key", "--from", "alice", "--home", home, "--node", node, "-o", "json")
+	if rot.Code != 0 {
+		t.Fatalf("rotate-key: %+v", rot)
+	}
+	var doc struct {
+		Document struct {
+			Authentication []string `json:"authentication"`
+		} `json:"did_document"`
+	}
+	c.json(&doc, "query", "identity", reg.DID, "--node", node, "-o", "json")
+	if len(doc.Document.Authentication) != 1 || doc.Document.Authentication[0] != reg.DID+"#key-2" {
+		t.Fatalf("after rotation authentication is %v, want key-2", doc.Document.Authentication)
+	}
+	// Governance: with one member organization, the proposer's own approval
+	// is more than two thirds, so admitting carol's clinic passes at once.
+	var prop txOut
+	c.json(&prop, "tx", "org", "propose", "admit_org", "--org", "carol-clinic", "--name", "Carol's Clinic", "--type", "clinic",
+		"--admin", carol.DID, "--from", "admin", "--home", home, "--node", node, "-o", "json")
+	if prop.Code != 0 {
+		t.Fatalf("propose: %+v", prop)
+	}
+	var org struct {
+		Org struct {
+			Status string `json:"status"`
+		} `json:"org"`
+	}
+	c.json(&org, "query", "org", "show", "carol-clinic", "--node", node, "-o", "json")
+	if org.Org.Status != "active" {
+		t.Fatalf("carol-clinic status %q, want active", org.Org.Status)
+	}
+	var deact, after txOut
+	c.json(&deact, "tx", "identity", "deactivate", "--from", "alice", "--home", home, "--node", node, "-o", "json")
+	if deact.Code != 0 {
+		t.Fatalf("deactivate: %+v", deact)
+	}
+	c.json(&after, "tx", "identity", "deactivate", "--from", "alice", "--home", home, "--node", node, "-o", "json")
+	if after.Code != 8 {
+		t.Fatalf("tx from a deactivated DID: code %d, want 8 (signer deactivated)", after.Code)
+	}
+
 	// Stop, start again: the height continues and alice still resolves.
 	c.json(&status, "status", "--node", node, "-o", "json")
 	before := status.Height

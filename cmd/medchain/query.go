@@ -17,7 +17,7 @@ import (
 
 func newQueryCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "query", Aliases: []string{"q"}, Short: "Read chain state (every answer names the height it was read at)"}
-	cmd.AddCommand(newQueryIdentityCmd(g), newQueryOrgCmd(g), newQueryProposalsCmd(g), newQueryTxCmd(g), newQueryBlockCmd(g), newQuerySequenceCmd(g))
+	cmd.AddCommand(newQueryIdentityCmd(g), newQueryOrgCmd(g), newQueryProposalsCmd(g), newQueryTxCmd(g), newQueryBlockCmd(g), newQuerySequenceCmd(g), newQueryMembershipsCmd(g), newQueryStoreCmd(g))
 	return cmd
 }
 
@@ -261,4 +261,60 @@ func newQuerySequenceCmd(g *globals) *cobra.Command {
 			return g.print(map[string]any{"did": args[0], "sequence": seq}, func(w io.Writer) { fmt.Fprintln(w, seq) })
 		},
 	}
+}
+
+func newQueryMembershipsCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use: "memberships DID", Short: "The organizations a DID belongs to, with its roles", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			res, err := c.Memberships(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return g.print(res, func(w io.Writer) {
+				fmt.Fprintf(w, "%s at height %d\n", res.DID, res.Height)
+				for _, m := range res.Members {
+					fmt.Fprintf(w, "  %s  %s\n", m.Org, strings.Join(m.Roles, ","))
+				}
+			})
+		},
+	}
+}
+
+func newQueryStoreCmd(g *globals) *cobra.Command {
+	var height int64
+	var prove bool
+	cmd := &cobra.Command{
+		Use:   "store NAME HEXKEY",
+		Short: "A raw state value (see each module's README for its key layout), optionally with its Merkle proof",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			key, err := hex.DecodeString(args[1])
+			if err != nil || len(key) == 0 {
+				return fmt.Errorf("key %q is not non-empty hex", args[1])
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			res, err := c.StoreValue(cmd.Context(), args[0], key, height, prove)
+			if err != nil {
+				return err
+			}
+			return g.print(res, func(w io.Writer) {
+				if res.Value == nil {
+					fmt.Fprintf(w, "no value at height %d\n", res.Height)
+					return
+				}
+				fmt.Fprintf(w, "height %d: %s\n", res.Height, res.Value)
+			})
+		},
+	}
+	cmd.Flags().Int64Var(&height, "height", 0, "read at this height (default latest)")
+	cmd.Flags().BoolVar(&prove, "prove", false, "include the Merkle proof")
+	return cmd
 }
