@@ -21,7 +21,9 @@ import (
 
 	"github.com/medchain/medchain/module"
 	"github.com/medchain/medchain/store"
+	"github.com/medchain/medchain/x/consent"
 	"github.com/medchain/medchain/x/identity"
+	"github.com/medchain/medchain/x/records"
 	"github.com/medchain/medchain/x/org"
 )
 
@@ -48,6 +50,8 @@ type App struct {
 
 	Identity *identity.Module
 	Org      *org.Module
+	Consent  *consent.Module
+	Records  *records.Module
 
 	modules []module.Module           // wiring order (genesis order)
 	router  map[string]module.MsgType // type URL -> message type; lookups only
@@ -101,7 +105,9 @@ func New(db dbm.DB, opts Options) (*App, error) {
 	// The wiring: every module, in genesis order.
 	a.Identity = identity.New()
 	a.Org = org.New(a.Identity.Keeper)
-	a.modules = []module.Module{a.Identity, a.Org}
+	a.Consent = consent.New(a.Identity.Keeper, a.Org.Keeper)
+	a.Records = records.New(a.Identity.Keeper, a.Org.Keeper, a.Consent.Keeper)
+	a.modules = []module.Module{a.Identity, a.Org, a.Consent, a.Records}
 
 	names := []string{AuthStore}
 	for _, m := range a.modules {

@@ -98,6 +98,12 @@ func (k Keeper) Memberships(r store.Reader, did string) []*Member {
 	return out
 }
 
+// IsActiveOrg reports whether org exists and has not been removed.
+func (k Keeper) IsActiveOrg(r store.Reader, org string) bool {
+	o, err := k.Org(r, org)
+	return err == nil && o.Status == StatusActive
+}
+
 // HasRole is the role check every module uses: it reports whether did is a
 // member of an active organization org holding role. The caller checks that
 // the DID itself is active (admission does so for transaction signers).
