@@ -37,6 +37,11 @@ type InitOptions struct {
 	AdminKey string           // keyring name of the founding admin, default "admin"
 }
 
+// VaultKey is the keyring name of a node's service identity: the DID its
+// vault signs record anchors, access requests and erasure receipts with,
+// a member of the node's organization with role "vault".
+const VaultKey = "vault"
+
 // IsInitialized reports whether home already holds a genesis.
 func IsInitialized(home string) bool {
 	_, err := os.Stat(filepath.Join(home, "config", "genesis.json"))
@@ -108,8 +113,12 @@ func InitDev(home string, o InitOptions) (*cmttypes.GenesisDoc, error) {
 	if err != nil {
 		return nil, err
 	}
+	vault, err := newAdmin(kr, VaultKey)
+	if err != nil {
+		return nil, err
+	}
 	doc, err := buildGenesis(o.ChainID, o.Now, []founder{{
-		OrgID: o.OrgID, OrgName: o.OrgName, OrgType: "hospital", Admin: admin,
+		OrgID: o.OrgID, OrgName: o.OrgName, OrgType: "hospital", Admin: admin, Vault: vault,
 		ValKey: pv.Key.PubKey, Power: 10, Moniker: o.Moniker,
 	}})
 	if err != nil {
@@ -140,6 +149,7 @@ func newAdmin(kr *keyring.Keyring, name string) (*keyring.Key, error) {
 type founder struct {
 	OrgID, OrgName, OrgType string
 	Admin                   *keyring.Key
+	Vault                   *keyring.Key // the node's service identity (role "vault"), optional
 	ValKey                  cmtcrypto.PubKey
 	Power                   int64
 	Moniker                 string
@@ -156,10 +166,17 @@ func buildGenesis(chainID string, now time.Time, fs []founder) (*cmttypes.Genesi
 		ids.Identities = append(ids.Identities, identity.GenesisIdentity{
 			SigningKey: f.Admin.SigningPublic(), EncryptionKey: f.Admin.EncryptionPublic(), KEM: identity.KEMMLKEM768X25519,
 		})
-		orgs.Orgs = append(orgs.Orgs, org.GenesisOrg{
+		g := org.GenesisOrg{
 			ID: f.OrgID, Name: f.OrgName, Type: f.OrgType, Admins: []string{identity.DIDFromKey(f.Admin.SigningPublic())},
 			Validators: []org.Validator{{PubKey: f.ValKey.Bytes(), Power: f.Power}},
-		})
+		}
+		if f.Vault != nil {
+			ids.Identities = append(ids.Identities, identity.GenesisIdentity{
+				SigningKey: f.Vault.SigningPublic(), EncryptionKey: f.Vault.EncryptionPublic(), KEM: identity.KEMMLKEM768X25519,
+			})
+			g.Members = []org.GenesisMember{{DID: identity.DIDFromKey(f.Vault.SigningPublic()), Roles: []string{org.RoleVault}}}
+		}
+		orgs.Orgs = append(orgs.Orgs, g)
 		vals = append(vals, cmttypes.GenesisValidator{Address: f.ValKey.Address(), PubKey: f.ValKey, Power: f.Power, Name: f.Moniker})
 	}
 	gs := app.GenesisState{Params: app.DefaultParams(), Modules: map[string]json.RawMessage{}}

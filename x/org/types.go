@@ -24,10 +24,14 @@ const (
 	RoleAuditor      = "auditor"
 	RoleBilling      = "billing"
 	RoleResearcher   = "researcher"
+	// RoleVault is an organization's node service identity: its vault signs
+	// record anchors and access requests on behalf of authenticated members
+	// and patients, and confirms erasures.
+	RoleVault = "vault"
 )
 
 // Roles lists every role, sorted.
-var Roles = []string{RoleAdmin, RoleAuditor, RoleBilling, RoleEmergency, RoleLabTech, RoleNurse, RolePharmacist, RolePractitioner, RoleResearcher, RoleStaff}
+var Roles = []string{RoleAdmin, RoleAuditor, RoleBilling, RoleEmergency, RoleLabTech, RoleNurse, RolePharmacist, RolePractitioner, RoleResearcher, RoleStaff, RoleVault}
 
 // ValidRole reports whether r is a known role.
 func ValidRole(r string) bool { return slices.Contains(Roles, r) }

@@ -11,6 +11,7 @@ import (
 	"github.com/medchain/medchain/module"
 	"github.com/medchain/medchain/store"
 	"github.com/medchain/medchain/x/consent"
+	"github.com/medchain/medchain/x/org"
 )
 
 // Keeper reads and writes records state.
@@ -130,12 +131,19 @@ func (k Keeper) anchor(ctx *module.Context, msg module.Msg) error {
 	if !k.orgs.IsActiveOrg(orgs, m.Org) {
 		return ErrUnknownOrg.Wrapf("%q", m.Org)
 	}
-	author := ctx.Signer == m.Patient
+	who := ctx.Signer
+	if m.Author != "" {
+		if !k.orgs.HasRole(orgs, ctx.Signer, m.Org, "vault") {
+			return ErrNotAuthor.Wrapf("only %q's vault may write on behalf of %s", m.Org, m.Author)
+		}
+		who = m.Author
+	}
+	author := who == m.Patient
 	for _, role := range AuthorRoles {
-		author = author || k.orgs.HasRole(orgs, ctx.Signer, m.Org, role)
+		author = author || k.orgs.HasRole(orgs, who, m.Org, role)
 	}
 	if !author {
-		return ErrNotAuthor.Wrapf("%s holds none of %v in %q and is not the patient", ctx.Signer, AuthorRoles, m.Org)
+		return ErrNotAuthor.Wrapf("%s holds none of %v in %q and is not the patient", who, AuthorRoles, m.Org)
 	}
 	prev, err := k.Anchor(kv, m.ID)
 	switch {
@@ -148,7 +156,7 @@ func (k Keeper) anchor(ctx *module.Context, msg module.Msg) error {
 	case err == nil && m.Version != prev.Version+1:
 		return ErrVersion.Wrapf("record %q is at version %d; the next is %d", m.ID, prev.Version, prev.Version+1)
 	}
-	a := &Anchor{ID: m.ID, Patient: m.Patient, HolderOrg: m.Org, Author: ctx.Signer, ResourceType: m.ResourceType,
+	a := &Anchor{ID: m.ID, Patient: m.Patient, HolderOrg: m.Org, Author: who, Submitter: ctx.Signer, ResourceType: m.ResourceType,
 		Category: m.Category, Version: m.Version, CiphertextHash: m.CiphertextHash, Commitment: m.Commitment,
 		Status: StatusActive, CreatedHeight: ctx.Height, Created: ctx.Time, UpdatedHeight: ctx.Height, Updated: ctx.Time}
 	if prev != nil {
@@ -161,7 +169,7 @@ func (k Keeper) anchor(ctx *module.Context, msg module.Msg) error {
 }
 
 // decide returns the decision for one access request, without writing.
-func (k Keeper) decide(ctx *module.Context, m *MsgRequestAccess, recs []*Anchor) (decision, basis string, notAfter time.Time) {
+func (k Keeper) decide(ctx *module.Context, requester string, m *MsgRequestAccess, recs []*Anchor) (decision, basis string, notAfter time.Time) {
 	params := k.Params(ctx.Store(StoreName))
 	orgs := ctx.Store(OrgStore)
 	cons := ctx.Store(ConsentStore)
@@ -172,20 +180,20 @@ func (k Keeper) decide(ctx *module.Context, m *MsgRequestAccess, recs []*Anchor)
 		}
 	}
 	switch {
-	case m.Org == "" && ctx.Signer == m.Patient:
+	case m.Org == "" && requester == m.Patient:
 		return Permit, "patient", ctx.Time.Add(params.AccessTTL)
-	case m.Org == "" && slices.Contains(k.consents.Guardians(cons, m.Patient), ctx.Signer):
+	case m.Org == "" && slices.Contains(k.consents.Guardians(cons, m.Patient), requester):
 		return Permit, "guardian", ctx.Time.Add(params.AccessTTL)
 	case m.Org == "":
 		return deny("no consent")
 	case m.BreakGlass:
-		if !k.orgs.HasRole(orgs, ctx.Signer, m.Org, "emergency") {
+		if !k.orgs.HasRole(orgs, requester, m.Org, "emergency") {
 			return deny("break-glass needs the emergency role")
 		}
 		return Permit, "break-glass", ctx.Time.Add(params.BreakGlassTTL)
 	}
-	req := consent.Requester{DID: ctx.Signer}
-	for _, mem := range k.orgs.Memberships(orgs, ctx.Signer) {
+	req := consent.Requester{DID: requester}
+	for _, mem := range k.orgs.Memberships(orgs, requester) {
 		if k.orgs.IsActiveOrg(orgs, mem.Org) {
 			req.Memberships = append(req.Memberships, consent.Membership{Org: mem.Org, Roles: mem.Roles})
 		}
@@ -195,7 +203,7 @@ func (k Keeper) decide(ctx *module.Context, m *MsgRequestAccess, recs []*Anchor)
 	for _, a := range recs {
 		// The organization that holds a record treats its own patients.
 		if a.HolderOrg == m.Org && (m.Purpose == consent.PurposeTreatment || m.Purpose == consent.PurposeOperations) &&
-			slices.ContainsFunc(CareRoles, func(role string) bool { return k.orgs.HasRole(orgs, ctx.Signer, m.Org, role) }) {
+			slices.ContainsFunc(CareRoles, func(role string) bool { return k.orgs.HasRole(orgs, requester, m.Org, role) }) {
 			bases = appendOnce(bases, "holder-org")
 			continue
 		}
@@ -224,14 +232,26 @@ func appendOnce(l []string, s string) []string {
 func (k Keeper) requestAccess(ctx *module.Context, msg module.Msg) error {
 	m := msg.(*MsgRequestAccess)
 	kv := ctx.Store(StoreName)
+	requester := ctx.Signer
+	if m.Requester != "" {
+		// A vault asks on behalf of someone who authenticated to its node.
+		vaultOrgs := k.orgs.Memberships(ctx.Store(OrgStore), ctx.Signer)
+		isVault := slices.ContainsFunc(vaultOrgs, func(mem *org.Member) bool {
+			return mem.HasRole("vault") && k.orgs.IsActiveOrg(ctx.Store(OrgStore), mem.Org) && (m.Org == "" || mem.Org == m.Org)
+		})
+		if !isVault {
+			return ErrUnauthorized.Wrapf("%s is not the vault of %q", ctx.Signer, m.Org)
+		}
+		requester = m.Requester
+	}
 	if !k.ids.IsActive(ctx.Store(IdentityStore), m.Patient) {
 		return ErrUnknownIdentity.Wrapf("patient %s", m.Patient)
 	}
 	if m.Org != "" && !k.orgs.IsActiveOrg(ctx.Store(OrgStore), m.Org) {
 		return ErrUnknownOrg.Wrapf("%q", m.Org)
 	}
-	if m.Org != "" && len(k.orgRoles(ctx, m.Org)) == 0 {
-		return ErrNotMember.Wrapf("%s in %q", ctx.Signer, m.Org)
+	if m.Org != "" && len(k.orgRoles(ctx, requester, m.Org)) == 0 {
+		return ErrNotMember.Wrapf("%s in %q", requester, m.Org)
 	}
 	// Resolve the records; an unknown id or another patient's record is a
 	// denial that is logged like any other.
@@ -256,7 +276,7 @@ func (k Keeper) requestAccess(ctx *module.Context, msg module.Msg) error {
 			recs = recs[:MaxRecordsPerRequest]
 		}
 	}
-	ev := &AccessEvent{Patient: m.Patient, Requester: ctx.Signer, RequesterOrg: m.Org, Purpose: m.Purpose,
+	ev := &AccessEvent{Patient: m.Patient, Requester: requester, Submitter: ctx.Signer, RequesterOrg: m.Org, Purpose: m.Purpose,
 		BreakGlass: m.BreakGlass, Reason: m.Reason, Height: ctx.Height, Time: ctx.Time, Records: []string{}}
 	for _, a := range recs {
 		ev.Records = append(ev.Records, a.ID)
@@ -265,7 +285,7 @@ func (k Keeper) requestAccess(ctx *module.Context, msg module.Msg) error {
 		ev.Records = append(ev.Records, missing)
 		ev.Decision, ev.Basis = Deny, "not found: "+missing
 	} else {
-		ev.Decision, ev.Basis, ev.NotAfter = k.decide(ctx, m, recs)
+		ev.Decision, ev.Basis, ev.NotAfter = k.decide(ctx, requester, m, recs)
 	}
 	id := uint64(1)
 	if bz := kv.Get(keyNextEvent); bz != nil {
@@ -275,13 +295,13 @@ func (k Keeper) requestAccess(ctx *module.Context, msg module.Msg) error {
 	ev.ID = id
 	setJSON(kv, eventKey(id), ev)
 	kv.Set(logKey(m.Patient, id), []byte{1})
-	ctx.Emit(module.NewEvent("records.access", "id", fmt.Sprint(id), "patient", m.Patient, "requester", ctx.Signer,
+	ctx.Emit(module.NewEvent("records.access", "id", fmt.Sprint(id), "patient", m.Patient, "requester", requester,
 		"decision", ev.Decision, "basis", ev.Basis, "break_glass", fmt.Sprint(m.BreakGlass)))
 	return nil
 }
 
-func (k Keeper) orgRoles(ctx *module.Context, org string) []string {
-	for _, mem := range k.orgs.Memberships(ctx.Store(OrgStore), ctx.Signer) {
+func (k Keeper) orgRoles(ctx *module.Context, did, org string) []string {
+	for _, mem := range k.orgs.Memberships(ctx.Store(OrgStore), did) {
 		if mem.Org == org {
 			return mem.Roles
 		}

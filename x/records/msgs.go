@@ -27,8 +27,12 @@ const MaxRecordsPerRequest = 1000
 //
 //	message MsgAnchor {
 //	  string id = 1; string patient = 2; string org = 3; string resource_type = 4; string category = 5;
-//	  uint64 version = 6; bytes ciphertext_hash = 7; bytes commitment = 8;
+//	  uint64 version = 6; bytes ciphertext_hash = 7; bytes commitment = 8; string author = 9;
 //	}
+//
+// Author empty: the signer is the author. Author set: the signer is Org's
+// vault (role "vault") writing on behalf of Author, an authenticated member
+// of Org with an authoring role, or the patient.
 type MsgAnchor struct {
 	ID             string
 	Patient        string
@@ -38,6 +42,7 @@ type MsgAnchor struct {
 	Version        uint64
 	CiphertextHash []byte
 	Commitment     []byte
+	Author         string
 }
 
 func (m *MsgAnchor) TypeURL() string { return TypeAnchor }
@@ -52,12 +57,15 @@ func (m *MsgAnchor) MarshalWire() []byte {
 	e.Uint64(6, m.Version)
 	e.Blob(7, m.CiphertextHash)
 	e.Blob(8, m.Commitment)
+	e.String(9, m.Author)
 	return e.Bytes()
 }
 
 // ValidateBasic implements module.Msg.
 func (m *MsgAnchor) ValidateBasic() error {
 	switch {
+	case m.Author != "" && !identity.ValidDID(m.Author):
+		return ErrInvalidMsg.Wrapf("author %q is not a medchain DID", m.Author)
 	case !ValidRecordID(m.ID):
 		return ErrInvalidMsg.Wrapf("record id %q is not a FHIR id", m.ID)
 	case !identity.ValidDID(m.Patient):
@@ -91,7 +99,7 @@ func validResourceType(s string) bool {
 func decodeAnchor(bz []byte) (module.Msg, error) {
 	fs, err := wire.Parse(bz)
 	if err == nil {
-		err = fs.Only(1, 2, 3, 4, 5, 6, 7, 8)
+		err = fs.Only(1, 2, 3, 4, 5, 6, 7, 8, 9)
 	}
 	m := &MsgAnchor{}
 	for i, p := range []*string{&m.ID, &m.Patient, &m.Org, &m.ResourceType, &m.Category} {
@@ -108,6 +116,9 @@ func decodeAnchor(bz []byte) (module.Msg, error) {
 	if err == nil {
 		m.Commitment, err = fs.Blob(8)
 	}
+	if err == nil {
+		m.Author, err = fs.String(9)
+	}
 	return m, err
 }
 
@@ -121,8 +132,12 @@ func decodeAnchor(bz []byte) (module.Msg, error) {
 //
 //	message MsgRequestAccess {
 //	  string org = 1; string patient = 2; repeated string records = 3; string resource_type = 4;
-//	  string purpose = 5; bool break_glass = 6; string reason = 7;
+//	  string purpose = 5; bool break_glass = 6; string reason = 7; string requester = 8;
 //	}
+//
+// Requester empty: the signer is the requester. Requester set: the signer is
+// the vault (role "vault") of the node the requester authenticated to, which
+// must be Org's vault when Org is set.
 type MsgRequestAccess struct {
 	Org          string
 	Patient      string
@@ -131,6 +146,7 @@ type MsgRequestAccess struct {
 	Purpose      string
 	BreakGlass   bool
 	Reason       string
+	Requester    string
 }
 
 func (m *MsgRequestAccess) TypeURL() string { return TypeRequestAccess }
@@ -144,6 +160,7 @@ func (m *MsgRequestAccess) MarshalWire() []byte {
 	e.String(5, m.Purpose)
 	e.Bool(6, m.BreakGlass)
 	e.String(7, m.Reason)
+	e.String(8, m.Requester)
 	return e.Bytes()
 }
 
@@ -151,6 +168,9 @@ func (m *MsgRequestAccess) MarshalWire() []byte {
 func (m *MsgRequestAccess) ValidateBasic() error {
 	if m.Org != "" && !org.ValidOrgID(m.Org) {
 		return ErrInvalidMsg.Wrapf("%q is not an organization id", m.Org)
+	}
+	if m.Requester != "" && !identity.ValidDID(m.Requester) {
+		return ErrInvalidMsg.Wrapf("requester %q is not a medchain DID", m.Requester)
 	}
 	if !identity.ValidDID(m.Patient) {
 		return ErrInvalidMsg.Wrapf("patient %q is not a medchain DID", m.Patient)
@@ -191,7 +211,7 @@ func (m *MsgRequestAccess) ValidateBasic() error {
 func decodeRequestAccess(bz []byte) (module.Msg, error) {
 	fs, err := wire.Parse(bz)
 	if err == nil {
-		err = fs.Only(1, 2, 3, 4, 5, 6, 7)
+		err = fs.Only(1, 2, 3, 4, 5, 6, 7, 8)
 	}
 	m := &MsgRequestAccess{}
 	if err == nil {
@@ -214,6 +234,9 @@ func decodeRequestAccess(bz []byte) (module.Msg, error) {
 	}
 	if err == nil {
 		m.Reason, err = fs.String(7)
+	}
+	if err == nil {
+		m.Requester, err = fs.String(8)
 	}
 	return m, err
 }

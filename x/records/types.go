@@ -19,6 +19,7 @@ type Anchor struct {
 	Patient        string    `json:"patient"`
 	HolderOrg      string    `json:"holder_org"`
 	Author         string    `json:"author"`
+	Submitter      string    `json:"submitter,omitempty"` // the vault that signed, when not the author
 	ResourceType   string    `json:"resource_type"`
 	Category       string    `json:"category,omitempty"`
 	Version        uint64    `json:"version"`
@@ -49,6 +50,7 @@ type AccessEvent struct {
 	ID           uint64    `json:"id"`
 	Patient      string    `json:"patient"`
 	Requester    string    `json:"requester"`
+	Submitter    string    `json:"submitter,omitempty"` // the vault that asked on the requester's behalf
 	RequesterOrg string    `json:"requester_org,omitempty"`
 	Records      []string  `json:"records"`
 	Purpose      string    `json:"purpose"`
@@ -114,4 +116,4 @@ var AuthorRoles = []string{"lab-technician", "nurse", "pharmacist", "practitione
 var CareRoles = []string{"emergency", "lab-technician", "nurse", "pharmacist", "practitioner"}
 
 // VaultRoles may confirm erasures for their organization's vault.
-var VaultRoles = []string{"admin", "staff"}
+var VaultRoles = []string{"admin", "vault"}
