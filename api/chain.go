@@ -83,6 +83,18 @@ func (s *Server) submitTx(w http.ResponseWriter, r *http.Request) {
 // or rejected. A transaction already committed (a replay of the same bytes)
 // is re-checked against current state, which rejects it.
 func (s *Server) Submit(ctx context.Context, bz []byte) (*types.TxResult, error) {
+	res, err := s.Broadcast(ctx, bz)
+	if err != nil || res.Code != abci.CodeTypeOK || res.Height > 0 {
+		return res, err
+	}
+	return s.WaitCommitted(ctx, tx.Hash(bz))
+}
+
+// Broadcast sends a transaction to the mempool without waiting for a block.
+// It returns the CheckTx outcome (Stage "check"): code 0 means accepted into
+// the mempool, or already pending there. A replay of committed bytes comes
+// back with the code CheckTx gives it now.
+func (s *Server) Broadcast(ctx context.Context, bz []byte) (*types.TxResult, error) {
 	hash := tx.Hash(bz)
 	hashHex := strings.ToUpper(hex.EncodeToString(hash))
 	bres, err := s.cfg.RPC.BroadcastTxSync(ctx, bz)
@@ -96,6 +108,7 @@ func (s *Server) Submit(ctx context.Context, bz []byte) (*types.TxResult, error)
 			}
 			return &types.TxResult{Hash: hashHex, Code: cres.Code, Codespace: cres.Codespace, Log: cres.Log, Stage: "check"}, nil
 		}
+		return &types.TxResult{Hash: hashHex, Stage: "check", Tx: decodeBody(bz)}, nil
 	case err != nil:
 		if strings.Contains(err.Error(), "too large") {
 			return nil, &httpError{http.StatusRequestEntityTooLarge, "payload_too_large", err.Error()}
@@ -104,9 +117,13 @@ func (s *Server) Submit(ctx context.Context, bz []byte) (*types.TxResult, error)
 			return nil, &httpError{http.StatusServiceUnavailable, "mempool_full", "the mempool is full; retry later"}
 		}
 		return nil, err
-	case bres.Code != abci.CodeTypeOK:
-		return &types.TxResult{Hash: hashHex, Code: bres.Code, Codespace: bres.Codespace, Log: bres.Log, Stage: "check", Tx: decodeBody(bz)}, nil
 	}
+	return &types.TxResult{Hash: hashHex, Code: bres.Code, Codespace: bres.Codespace, Log: bres.Log, Stage: "check", Tx: decodeBody(bz)}, nil
+}
+
+// WaitCommitted waits (up to the commit timeout) until the transaction with
+// hash is committed and returns its result.
+func (s *Server) WaitCommitted(ctx context.Context, hash []byte) (*types.TxResult, error) {
 	return s.waitTx(ctx, hash)
 }
 

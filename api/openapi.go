@@ -53,6 +53,8 @@ func (s *Server) OpenAPI() map[string]any {
 		switch rt.Response {
 		case "Metrics":
 			okContent = map[string]any{"text/plain": map[string]any{"schema": map[string]any{"type": "string"}}}
+		case "External":
+			okContent = map[string]any{"application/json": map[string]any{"schema": map[string]any{"type": "object"}}}
 		case "OpenAPI", "JSONRPC":
 			okContent = map[string]any{"application/json": map[string]any{"schema": map[string]any{"type": "object"}}}
 		}
@@ -66,7 +68,11 @@ func (s *Server) OpenAPI() map[string]any {
 			item = map[string]any{}
 			paths[rt.Pattern] = item
 		}
-		item[strings.ToLower(rt.Method)] = op
+		m := strings.ToLower(rt.Method)
+		if m == "" {
+			m = "get"
+		}
+		item[m] = op
 	}
 	schemas := map[string]any{}
 	for name, v := range schemaTypes {

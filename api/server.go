@@ -101,6 +101,19 @@ func New(cfg Config) *Server {
 	return s
 }
 
+// Mount serves h at pattern (a net/http ServeMux pattern) beside the API's
+// own routes, with the same panic recovery and body limits; other node
+// services (the vault's node-to-node route, the FHIR API) plug in here. The
+// route is listed in the OpenAPI document with the given summary.
+func (s *Server) Mount(method, pattern, summary string, h http.Handler) {
+	s.routes = append(s.routes, Route{Method: method, Pattern: pattern, Summary: summary, Response: "External", handler: h.ServeHTTP})
+	mp := pattern
+	if method != "" {
+		mp = method + " " + pattern
+	}
+	s.mux.Handle(mp, h)
+}
+
 // Routes returns the route table.
 func (s *Server) Routes() []Route { return s.routes }
 

@@ -35,6 +35,9 @@ type Settings struct {
 	MaxBodyBytes int64 `json:"max_body_bytes"`
 	// CommitTimeout bounds how long POST /v1/txs waits for a block.
 	CommitTimeout Duration `json:"commit_timeout"`
+	// Peers maps organization ids to the API base URLs of their nodes, where
+	// this node's vault fetches records those organizations hold.
+	Peers map[string]string `json:"peers,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes as "1.5s" in JSON.
@@ -108,6 +111,9 @@ func SaveSettings(home string, s Settings) error {
 	bz, _ := json.MarshalIndent(s, "", "  ")
 	return os.WriteFile(settingsPath(home), append(bz, '\n'), 0o644)
 }
+
+// VaultDir is where a home's vault keeps its encrypted blobs.
+func VaultDir(home string) string { return filepath.Join(home, "data", "vault") }
 
 // KeyringDir is where a home keeps its keyring.
 func KeyringDir(home string) string { return filepath.Join(home, "keyring") }

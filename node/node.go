@@ -25,6 +25,7 @@ import (
 
 	"github.com/medchain/medchain/api"
 	"github.com/medchain/medchain/app"
+	"github.com/medchain/medchain/vault"
 )
 
 // RunOptions override a home's configuration for one run.
@@ -48,6 +49,7 @@ type Node struct {
 	API      *api.Server
 	Settings Settings
 	Config   *cmtcfg.Config
+	Vault    *vault.Service // nil when the home has no vault key
 }
 
 // LoadCometConfig reads <home>/config/config.toml.
@@ -161,6 +163,10 @@ func Run(ctx context.Context, home string, o RunOptions) error {
 		MaxBodyBytes: settings.MaxBodyBytes, CommitTimeout: time.Duration(settings.CommitTimeout),
 		Gatherer: prometheus.Gatherers{reg, prometheus.DefaultGatherer}, Logger: logger.With("module", "api"),
 	})
+	vlt, err := startVault(ctx, home, application, srv, settings, logger.With("module", "vault"))
+	if err != nil {
+		return err
+	}
 	ln, err := api.Listen(settings.APIAddr)
 	if err != nil {
 		return fmt.Errorf("API listen on %s: %w", settings.APIAddr, err)
@@ -176,7 +182,7 @@ func Run(ctx context.Context, home string, o RunOptions) error {
 	logger.Info("medchain node started", "module", "medchain", "home", home, "api", "http://"+ln.Addr().String(),
 		"rpc", conf.RPC.ListenAddress, "p2p", conf.P2P.ListenAddress, "chain_id", cn.GenesisDoc().ChainID)
 	if o.Ready != nil {
-		o.Ready(&Node{Home: home, App: application, Comet: cn, API: srv, Settings: settings, Config: conf})
+		o.Ready(&Node{Home: home, App: application, Comet: cn, API: srv, Settings: settings, Config: conf, Vault: vlt})
 	}
 
 	select {

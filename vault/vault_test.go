@@ -1,0 +1,118 @@
+package vault_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/medchain/medchain/client"
+	"github.com/medchain/medchain/crypto/keyring"
+	"github.com/medchain/medchain/node"
+	"github.com/medchain/medchain/testutil/nodetest"
+	"github.com/medchain/medchain/vault"
+	"github.com/medchain/medchain/x/org"
+	"github.com/medchain/medchain/x/records"
+)
+
+func register(t *testing.T, c *client.Client, kr *keyring.Keyring, name string) *keyring.Key {
+	t.Helper()
+	k, err := kr.Add(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Submit(context.Background(), client.KeySigner{Key: k}, client.RegisterMsg(k))
+	if err != nil || res.Code != 0 {
+		t.Fatalf("register %s: %+v %v", name, res, err)
+	}
+	k.DID = client.KeySigner{Key: k}.DID()
+	return k
+}
+
+// TestVault stores a record through a real node's vault, reads it back as
+// the patient, is denied as a stranger, detects a tampered blob, and erases.
+func TestVault(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a CometBFT node")
+	}
+	dev := nodetest.NewDev(t)
+	r := nodetest.Start(t, dev.Home)
+	defer r.Stop()
+	c := dev.Client(t)
+	ctx := context.Background()
+	v := r.Node.Vault
+	if v == nil {
+		t.Fatal("the dev node has no vault")
+	}
+	patient := register(t, c, dev.Keyring, "patient")
+	doctor := register(t, c, dev.Keyring, "doctor")
+	stranger := register(t, c, dev.Keyring, "stranger")
+	admin, _ := dev.Keyring.Get("admin")
+	res, err := c.Submit(ctx, client.KeySigner{Key: admin}, &org.MsgAddMember{Org: v.Org(), Member: doctor.DID, Roles: []string{org.RolePractitioner}})
+	if err != nil || res.Code != 0 {
+		t.Fatalf("add doctor: %+v %v", res, err)
+	}
+
+	resource := []byte(`{"resourceType":"Observation","status":"final","code":{"text":"canary-glucose"},"subject":{"reference":"Patient/x"}}`)
+	st, err := v.Put(ctx, vault.Write{Author: doctor.DID, Patient: patient.DID, ResourceType: "Observation", Category: "laboratory", Resource: resource})
+	if err != nil {
+		t.Fatalf("put: %v", err)
+	}
+	// A stranger cannot write for this organization.
+	if _, err := v.Put(ctx, vault.Write{Author: stranger.DID, Patient: patient.DID, ResourceType: "Observation", Resource: resource}); !errors.Is(err, vault.ErrForbidden) {
+		t.Errorf("stranger put: got %v, want ErrForbidden", err)
+	}
+	// The patient reads it back.
+	got, err := v.Access(ctx, vault.AccessRequest{Requester: patient.DID, Patient: patient.DID, Records: []string{st.ID}, Purpose: "TREAT"})
+	if err != nil || len(got.Records) != 1 || string(got.Records[0].Resource) != string(resource) {
+		t.Fatalf("patient read: %+v %v", got, err)
+	}
+	// The doctor reads it for treatment (the holding organization).
+	if got, err = v.Access(ctx, vault.AccessRequest{Requester: doctor.DID, Org: v.Org(), Patient: patient.DID, Records: []string{st.ID}, Purpose: "TREAT"}); err != nil || got.Records[0].Err != nil {
+		t.Fatalf("doctor read: %+v %v", got, err)
+	}
+	// A stranger acting for themselves is denied, and the attempt is logged.
+	den, err := v.Access(ctx, vault.AccessRequest{Requester: stranger.DID, Patient: patient.DID, Records: []string{st.ID}, Purpose: "TREAT"})
+	if !errors.Is(err, vault.ErrDenied) || den == nil || den.Event.Decision != records.Deny {
+		t.Fatalf("stranger read: %+v %v, want a logged denial", den, err)
+	}
+
+	// Flip one byte of the stored blob: the read fails, with no plaintext.
+	matches, _ := filepath.Glob(filepath.Join(node.VaultDir(dev.Home), "records", st.ID, "1*"))
+	if len(matches) != 1 {
+		t.Fatalf("blob files for %s: %v", st.ID, matches)
+	}
+	path := matches[0]
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := append([]byte(nil), raw...)
+	bad[len(bad)/2] ^= 0x01
+	if err := os.WriteFile(path, bad, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err = v.Access(ctx, vault.AccessRequest{Requester: patient.DID, Patient: patient.DID, Records: []string{st.ID}, Purpose: "TREAT"})
+	if err != nil || !errors.Is(got.Records[0].Err, vault.ErrTampered) || got.Records[0].Resource != nil {
+		t.Fatalf("tampered read: %+v %v, want ErrTampered and no plaintext", got.Records, err)
+	}
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// Erasure: the patient asks, the vault shreds and confirms, reads are gone.
+	res, err = c.Submit(ctx, client.KeySigner{Key: patient}, &records.MsgRequestErasure{Patient: patient.DID})
+	if err != nil || res.Code != 0 {
+		t.Fatalf("erase: %+v %v", res, err)
+	}
+	if n := v.SweepErasures(ctx); n != 1 {
+		t.Fatalf("sweep confirmed %d erasures, want 1", n)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("blob still on disk after erasure: %v", err)
+	}
+	if _, err := v.Access(ctx, vault.AccessRequest{Requester: patient.DID, Patient: patient.DID, Records: []string{st.ID}, Purpose: "TREAT"}); !errors.Is(err, vault.ErrErased) {
+		t.Errorf("read after erasure: got %v, want ErrErased", err)
+	}
+}
