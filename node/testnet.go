@@ -42,28 +42,31 @@ const (
 
 // Testnet is the manifest of a local testnet (D/testnet.json).
 type Testnet struct {
-	ChainID string        `json:"chain_id"`
-	Nodes   []TestnetNode `json:"nodes"`
+	ChainID string        `json:"chain_id"` // the shared genesis's chain id
+	Nodes   []TestnetNode `json:"nodes"`    // node0, node1, ...
 }
 
 // TestnetNode describes one node of a testnet: where it lives, how to reach
 // it, and which organization runs it.
 type TestnetNode struct {
-	Name        string `json:"name"`
-	Home        string `json:"home"`
-	APIURL      string `json:"api_url"`
-	RPCAddr     string `json:"rpc_addr"`
-	P2PAddr     string `json:"p2p_addr"`
-	MetricsAddr string `json:"metrics_addr"`
-	NodeID      string `json:"node_id"`
+	Name        string `json:"name"`         // node<K>, also its moniker
+	Home        string `json:"home"`         // absolute path of its home
+	APIURL      string `json:"api_url"`      // REST API base URL
+	RPCAddr     string `json:"rpc_addr"`     // CometBFT RPC host:port
+	P2PAddr     string `json:"p2p_addr"`     // CometBFT P2P host:port
+	MetricsAddr string `json:"metrics_addr"` // CometBFT Prometheus host:port
+	NodeID      string `json:"node_id"`      // P2P node id (hex of the node key's address)
 	// ValidatorPubKey is the hex Ed25519 consensus key (what a
 	// set_validator or admit_org proposal names); ValidatorAddress is
 	// CometBFT's address of it (what blocks and /v1/status show).
 	ValidatorPubKey  string `json:"validator_pubkey"`
-	ValidatorAddress string `json:"validator_address"`
-	OrgID            string `json:"org_id,omitempty"`
-	AdminDID         string `json:"admin_did,omitempty"`
-	AdminKey         string `json:"admin_key,omitempty"`
+	ValidatorAddress string `json:"validator_address"`   // upper-case hex
+	OrgID            string `json:"org_id,omitempty"`    // the founding organization running it
+	AdminDID         string `json:"admin_did,omitempty"` // that organization's admin
+	AdminKey         string `json:"admin_key,omitempty"` // the admin's key name in <home>/keyring
+	// VaultDID is the node's service identity (keyring key VaultKey, role
+	// "vault" in its organization), as InitDev creates for a dev chain.
+	VaultDID string `json:"vault_did,omitempty"`
 }
 
 // PeerAddr is the persistent_peers entry of the node: id@host:port.
@@ -157,8 +160,9 @@ func oncePassphrase(fn keyring.PassphraseFunc) keyring.PassphraseFunc {
 
 // InitTestnet writes a local testnet of o.Validators nodes into dir:
 // homes dir/node0 ... dir/node(N-1), each run by its own founding
-// organization org<K> ("Organization K") whose admin key "admin" is in that
-// home's keyring and which runs that node's validator with power 10; one
+// organization org<K> ("Organization K") whose admin key "admin" (and the
+// node's service identity "vault", as InitDev makes) is in that home's
+// keyring and which runs that node's validator with power 10; one
 // shared genesis; distinct ports on one host; full-mesh persistent peers;
 // and dir/testnet.json. It refuses a directory that already holds a
 // testnet or any of the node homes.
@@ -226,10 +230,14 @@ func InitTestnet(dir string, o TestnetOptions) (*Testnet, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", nd.Name, err)
 		}
-		nd.AdminDID = admin.DID
+		vault, err := newAdmin(kr, VaultKey)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", nd.Name, err)
+		}
+		nd.AdminDID, nd.VaultDID = admin.DID, vault.DID
 		founders[i] = founder{
 			OrgID: nd.OrgID, OrgName: "Organization " + strconv.Itoa(i), OrgType: OrgTypeOf(i),
-			Admin: admin, ValKey: pv.Key.PubKey, Power: TestnetPower, Moniker: nd.Name,
+			Admin: admin, Vault: vault, ValKey: pv.Key.PubKey, Power: TestnetPower, Moniker: nd.Name,
 		}
 	}
 	doc, err := buildGenesis(o.ChainID, o.Now, founders)
@@ -303,9 +311,9 @@ type JoinOptions struct {
 	Name        string // moniker, default "node"
 	Host        string // default 127.0.0.1
 	P2PPort     int    // required, like the other ports
-	RPCPort     int
-	APIPort     int
-	MetricsPort int
+	RPCPort     int    // CometBFT RPC
+	APIPort     int    // REST API
+	MetricsPort int    // CometBFT Prometheus metrics
 	// Peers are the persistent peers it dials (id@host:port).
 	Peers []string
 	// Tune, if set, adjusts the configuration before it is written.

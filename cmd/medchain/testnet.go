@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/medchain/medchain/client"
+	"github.com/medchain/medchain/crypto/keyring"
 	"github.com/medchain/medchain/node"
 )
 
@@ -156,6 +158,15 @@ func testnetStart(ctx context.Context, g *globals, dir string, stopTimeout time.
 	if gomaxprocs > 0 {
 		env = append(env, "GOMAXPROCS="+strconv.Itoa(gomaxprocs))
 	}
+	// Nodes whose keyring holds a vault key unlock it at start; they have
+	// no terminal to ask on, so the passphrase is asked here once (unless
+	// MEDCHAIN_PASSPHRASE is set), checked, and handed to them in their
+	// environment.
+	if pass, err := testnetPassphrase(tn); err != nil {
+		return err
+	} else if pass != nil {
+		env = append(env, keyring.PassphraseEnv+"="+string(pass))
+	}
 	var children []*testnetChild
 	exitc := make(chan *testnetChild, len(tn.Nodes))
 	defer func() { stopChildren(g, children, stopTimeout) }()
@@ -208,6 +219,34 @@ func testnetStart(ctx context.Context, g *globals, dir string, stopTimeout time.
 		}
 	}
 	return errors.New("every node has exited")
+}
+
+// testnetPassphrase returns the keyring passphrase when some node has a
+// vault key (nil otherwise), checked by unlocking that key.
+func testnetPassphrase(tn *node.Testnet) ([]byte, error) {
+	ask := keyring.EnvOrPrompt()
+	var pass []byte
+	capture := func(confirm bool) ([]byte, error) {
+		p, err := ask(confirm)
+		if err == nil {
+			pass = slices.Clone(p)
+		}
+		return p, err
+	}
+	for _, n := range tn.Nodes {
+		kr, err := keyring.Open(node.KeyringDir(n.Home), capture)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := kr.Info(node.VaultKey); err != nil {
+			continue
+		}
+		if _, err := kr.Get(node.VaultKey); err != nil {
+			return nil, fmt.Errorf("%s: unlock its vault key: %w", n.Name, err)
+		}
+		return pass, nil
+	}
+	return nil, nil
 }
 
 func exitText(err error) string {
