@@ -109,30 +109,49 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // CheckTx implements abci.Application: admission against the last committed
-// state plus the transactions already in this node's mempool.
+// state plus the transactions already in this node's mempool. The caches it
+// uses (checkCache, sigCache) only save work and never change its answer.
 func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.ResponseCheckTx, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	start := a.clock()
 	var ids, auth store.Reader
-	if a.ms.LastCommit().Version == 0 {
+	version := a.ms.LastCommit().Version
+	if version == 0 {
 		ids, auth = a.ms.Working(identity.StoreName), a.ms.Working(AuthStore)
 	} else {
 		ids, _, _ = a.ms.Reader(identity.StoreName, 0)
 		auth, _, _ = a.ms.Reader(AuthStore, 0)
 	}
-	ad, err := a.admit(req.Tx, ids, func(did string) uint64 {
-		if s, ok := a.checkSeq[did]; ok {
-			return s
-		}
-		return NextSequence(auth, did)
-	})
+	var ad *admitted
+	d, err := a.check.decode(a, req.Tx)
+	if err == nil {
+		keys := a.check.keySource(version, func(keyID string) ([]byte, error) { return a.Identity.Keeper.SignerKey(ids, keyID) })
+		ad, err = a.authorize(d, keys, func(did string) uint64 {
+			if s, ok := a.checkSeq[did]; ok {
+				return s
+			}
+			return NextSequence(auth, did)
+		})
+	}
 	a.metrics.observeCheck(err, a.clock().Sub(start))
 	if err != nil {
 		space, code, log := codeOf(err)
 		return &abci.ResponseCheckTx{Codespace: space, Code: code, Log: log}, nil
 	}
 	a.checkSeq[ad.signer] = ad.seq + 1
+	// Verify the messages' own signatures now, off the consensus path, so
+	// that FinalizeBlock finds them in the cache. A failure is for the
+	// handler to report.
+	if req.Type == abci.CheckTxType_New {
+		for _, m := range ad.msgs {
+			if sc, ok := m.(module.SignatureCarrier); ok {
+				for _, sg := range sc.Signatures(a.chainID, ad.signer) {
+					a.verify(sg.PubKey, sg.Msg, sg.Sig)
+				}
+			}
+		}
+	}
 	return &abci.ResponseCheckTx{Code: abci.CodeTypeOK, GasWanted: 1}, nil
 }
 
@@ -211,18 +230,19 @@ func (a *App) deliver(bs *blockState, bz []byte) (res *abci.ExecTxResult) {
 	}
 	auth.Set(seqKey(ad.signer), beUint64(ad.seq+1))
 
-	names := a.ms.Names()
+	// Transaction-scoped write caches, created on a store's first use.
+	names := a.names
 	caches := make([]*store.Cache, len(names))
-	for i, n := range names {
-		caches[i] = store.NewCache(a.ms.Working(n))
-	}
 	ctx := &module.Context{
 		ChainID: a.chainID, Height: bs.height, Time: bs.time,
-		Signer: ad.signer, SignerKey: ad.tx.Body.Signer,
+		Signer: ad.signer, SignerKey: ad.tx.Body.Signer, Verify: a.verify,
 		Store: func(name string) store.KV {
 			i, ok := slices.BinarySearch(names, name)
 			if !ok {
 				panic(fmt.Sprintf("app: unknown store %q", name))
+			}
+			if caches[i] == nil {
+				caches[i] = store.NewCache(a.ms.Working(name))
 			}
 			return caches[i]
 		},
@@ -248,7 +268,9 @@ func (a *App) deliver(bs *blockState, bz []byte) (res *abci.ExecTxResult) {
 		}
 	}
 	for _, c := range caches {
-		c.Write()
+		if c != nil {
+			c.Write()
+		}
 	}
 	bs.valUpdates = append(bs.valUpdates, ctx.ValidatorUpdates()...)
 	events := []abci.Event{txEvent(ad, typeURLs)}
@@ -289,6 +311,7 @@ func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit
 	}
 	a.block = nil
 	clear(a.checkSeq)
+	a.check.committed()
 	a.metrics.height.Set(float64(id.Version))
 	return &abci.ResponseCommit{}, nil
 }

@@ -22,18 +22,44 @@ type admitted struct {
 	seq    uint64
 }
 
+// decodedTx is the state-independent part of admission: a transaction that
+// decodes canonically, is for this chain and whose messages are known and
+// valid on their own. It depends only on the bytes (the chain id and the
+// params are fixed in genesis), so CheckTx may reuse it for the same bytes.
+type decodedTx struct {
+	tx        tx.Tx
+	msgs      []module.Msg
+	signer    string // DID
+	signBytes []byte
+}
+
 // seqSource gives the next expected sequence of a DID in some view of state.
 type seqSource func(did string) uint64
+
+// keySource resolves a signing key id in some view of state, as
+// identity.Keeper.SignerKey does.
+type keySource func(keyID string) ([]byte, error)
 
 // admit runs the checks every transaction passes before any message runs:
 // size, decoding, canonical form, chain id, message types and validation,
 // signer resolution, signature and sequence. ids reads the identity store
 // of the same view as seqs. It never writes.
 func (a *App) admit(bz []byte, ids store.Reader, seqs seqSource) (*admitted, error) {
+	d, err := a.decodeTx(bz)
+	if err != nil {
+		return nil, err
+	}
+	return a.authorize(d, func(keyID string) ([]byte, error) { return a.Identity.Keeper.SignerKey(ids, keyID) }, seqs)
+}
+
+// decodeTx runs the state-independent checks of admission, in order: size,
+// decoding, canonical form, chain id, message count, message types,
+// decoding and validation, and the form of the signer key id.
+func (a *App) decodeTx(bz []byte) (*decodedTx, error) {
 	if len(bz) > a.params.MaxTxBytes {
 		return nil, ErrTooLarge.Wrapf("%d bytes, limit %d", len(bz), a.params.MaxTxBytes)
 	}
-	t, err := tx.Decode(bz)
+	t, signBytes, err := tx.DecodeSigned(bz)
 	if err != nil {
 		if errors.Is(err, tx.ErrNonCanonical) {
 			return nil, ErrNonCanonical.Wrapf("re-encode and sign the canonical form")
@@ -49,7 +75,7 @@ func (a *App) admit(bz []byte, ids store.Reader, seqs seqSource) (*admitted, err
 	if len(t.Body.Msgs) > a.params.MaxMsgs {
 		return nil, ErrTooManyMsgs.Wrapf("%d, limit %d", len(t.Body.Msgs), a.params.MaxMsgs)
 	}
-	ad := &admitted{tx: t}
+	d := &decodedTx{tx: t, msgs: make([]module.Msg, 0, len(t.Body.Msgs))}
 	for i, any := range t.Body.Msgs {
 		mt, ok := a.router[any.TypeURL]
 		if !ok {
@@ -68,21 +94,29 @@ func (a *App) admit(bz []byte, ids store.Reader, seqs seqSource) (*admitted, err
 		if err := msg.ValidateBasic(); err != nil {
 			return nil, ErrInvalidMsg.Wrapf("message %d (%s): %v", i, any.TypeURL, err)
 		}
-		ad.msgs = append(ad.msgs, msg)
+		d.msgs = append(d.msgs, msg)
 	}
-
 	did, _, err := identity.SplitKeyID(t.Body.Signer)
 	if err != nil {
 		return nil, ErrUnknownSigner.Wrapf("%v", err)
 	}
-	ad.signer = did
-	pub, err := a.Identity.Keeper.SignerKey(ids, t.Body.Signer)
+	d.signer = did
+	d.signBytes = signBytes
+	return d, nil
+}
+
+// authorize runs the state-dependent checks of admission on a decoded
+// transaction, in order: signer resolution (keys resolves key ids in the
+// view of state that seqs also reads), signature and sequence.
+func (a *App) authorize(d *decodedTx, keys keySource, seqs seqSource) (*admitted, error) {
+	t := d.tx
+	pub, err := keys(t.Body.Signer)
 	switch {
 	case err == nil:
 	case errors.Is(err, identity.ErrNotFound):
 		// An unknown signer is admissible only to register itself.
-		b, ok := ad.msgs[0].(module.Bootstrapper)
-		if len(ad.msgs) != 1 || !ok {
+		b, ok := d.msgs[0].(module.Bootstrapper)
+		if len(d.msgs) != 1 || !ok {
 			return nil, ErrUnknownSigner.Wrapf("%s is not registered", t.Body.Signer)
 		}
 		if pub, ok = b.BootstrapKey(t.Body.Signer); !ok {
@@ -96,18 +130,17 @@ func (a *App) admit(bz []byte, ids store.Reader, seqs seqSource) (*admitted, err
 		return nil, ErrUnknownSigner.Wrapf("%v", err)
 	}
 
-	if !a.verify(pub, t.Body.SignBytes(), t.Signature) {
+	if !a.verify(pub, d.signBytes, t.Signature) {
 		return nil, ErrBadSignature.Wrapf("signer %s", t.Body.Signer)
 	}
-	want := seqs(did)
+	want := seqs(d.signer)
 	switch {
 	case t.Body.Sequence < want:
-		return nil, ErrSequenceReused.Wrapf("%s sent sequence %d, next is %d", did, t.Body.Sequence, want)
+		return nil, ErrSequenceReused.Wrapf("%s sent sequence %d, next is %d", d.signer, t.Body.Sequence, want)
 	case t.Body.Sequence > want:
-		return nil, ErrSequenceFuture.Wrapf("%s sent sequence %d, next is %d", did, t.Body.Sequence, want)
+		return nil, ErrSequenceFuture.Wrapf("%s sent sequence %d, next is %d", d.signer, t.Body.Sequence, want)
 	}
-	ad.seq = t.Body.Sequence
-	return ad, nil
+	return &admitted{tx: t, msgs: d.msgs, signer: d.signer, seq: t.Body.Sequence}, nil
 }
 
 // verifyOpts verifies exactly as crypto/ed25519.Verify does (RFC 8032 with
@@ -128,11 +161,14 @@ func (a *App) verify(pub, msg, sig []byte) bool {
 	var key [32]byte
 	h.Sum(key[:0])
 	if a.sigCache.has(key) {
+		a.metrics.sigCached.Inc()
 		return true
 	}
 	if !voiVerify(pub, msg, sig) {
+		a.metrics.sigInvalid.Inc()
 		return false
 	}
+	a.metrics.sigVerified.Inc()
 	a.sigCache.add(key)
 	return true
 }

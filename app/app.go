@@ -23,8 +23,8 @@ import (
 	"github.com/medchain/medchain/store"
 	"github.com/medchain/medchain/x/consent"
 	"github.com/medchain/medchain/x/identity"
-	"github.com/medchain/medchain/x/records"
 	"github.com/medchain/medchain/x/org"
+	"github.com/medchain/medchain/x/records"
 )
 
 // AuthStore holds per-signer sequences and the app parameters.
@@ -44,6 +44,13 @@ func SequenceKey(did string) []byte { return seqKey(did) }
 // ABCI connection; the consensus connection (FinalizeBlock, Commit) and the
 // mempool connection (CheckTx) are serialised by mu. Query reads committed
 // versions only and runs concurrently.
+//
+// CheckTx deliberately shares mu with block execution instead of running in
+// parallel with it: reading committed IAVL versions while the working tree
+// is modified would have to go through a second node cache (IAVL's
+// copy-on-write clears fields of the cached nodes it copies), and on a
+// loaded node the misses of that cache cost more CPU than the parallelism
+// gains (bench/RESULTS.md).
 type App struct {
 	logger log.Logger
 	ms     *store.MultiStore
@@ -54,12 +61,14 @@ type App struct {
 	Records  *records.Module
 
 	modules []module.Module           // wiring order (genesis order)
+	names   []string                  // store names, sorted (MultiStore.Names)
 	router  map[string]module.MsgType // type URL -> message type; lookups only
 
 	mu       sync.Mutex
 	chainID  string
 	params   Params
 	checkSeq map[string]uint64 // next sequence per DID in the mempool's view; lookups only
+	check    *checkCache       // CheckTx's caches
 	block    *blockState       // between FinalizeBlock and Commit
 	metrics  *Metrics
 	sigCache *sigCache
@@ -100,7 +109,7 @@ func New(db dbm.DB, opts Options) (*App, error) {
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
-	a := &App{logger: opts.Logger, metrics: opts.Metrics, router: map[string]module.MsgType{}, checkSeq: map[string]uint64{}, sigCache: newSigCache(1 << 16), clock: opts.Clock}
+	a := &App{logger: opts.Logger, metrics: opts.Metrics, router: map[string]module.MsgType{}, checkSeq: map[string]uint64{}, check: newCheckCache(), sigCache: newSigCache(1 << 16), clock: opts.Clock}
 
 	// The wiring: every module, in genesis order.
 	a.Identity = identity.New()
@@ -124,6 +133,7 @@ func New(db dbm.DB, opts Options) (*App, error) {
 		return nil, err
 	}
 	a.ms = ms
+	a.names = ms.Names()
 	a.params = DefaultParams()
 	if last := ms.LastCommit(); last.Version > 0 {
 		r, _, err := ms.Reader(AuthStore, 0)

@@ -18,6 +18,9 @@ type Metrics struct {
 	txTotal      *prometheus.CounterVec
 	blockSeconds prometheus.Histogram
 	height       prometheus.Gauge
+	// Ed25519 verifications by outcome: answered from the verified-signature
+	// cache, verified now, or invalid.
+	sigCached, sigVerified, sigInvalid prometheus.Counter
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: none).
@@ -34,8 +37,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		height: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "medchain", Name: "committed_height",
 			Help: "Last height committed by the application."}),
 	}
+	sigs := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "medchain", Name: "signature_checks_total",
+		Help: "Ed25519 signature checks by result: cached (verified before by this node), verified, invalid."}, []string{"result"})
+	m.sigCached, m.sigVerified, m.sigInvalid = sigs.WithLabelValues("cached"), sigs.WithLabelValues("verified"), sigs.WithLabelValues("invalid")
 	if reg != nil {
-		reg.MustRegister(m.checkTotal, m.checkSeconds, m.txTotal, m.blockSeconds, m.height)
+		reg.MustRegister(m.checkTotal, m.checkSeconds, m.txTotal, m.blockSeconds, m.height, sigs)
 	}
 	return m
 }

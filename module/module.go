@@ -14,6 +14,7 @@
 package module
 
 import (
+	"crypto/ed25519"
 	"encoding/json"
 	"time"
 
@@ -67,6 +68,25 @@ type Bootstrapper interface {
 	BootstrapKey(keyID string) (pub []byte, ok bool)
 }
 
+// SignatureCarrier is implemented by a message that carries Ed25519
+// signatures besides the transaction's own, such as a proof of possession
+// of a new key, which its handler checks with Context.VerifySignature.
+// Mempool admission verifies them ahead of execution so that the handler
+// finds them in the node's verified-signature cache; admission does not
+// refuse a message whose signature fails (the handler does).
+type SignatureCarrier interface {
+	Msg
+	// Signatures returns the signatures the handler will check on chainID,
+	// signed by signer (a DID).
+	Signatures(chainID, signer string) []Signature
+}
+
+// Signature is one Ed25519 signature: the public key, the signed bytes and
+// the signature.
+type Signature struct {
+	PubKey, Msg, Sig []byte
+}
+
 // Context is what a message handler sees: the block it runs in, who signed
 // the transaction, the transaction's state stores, and sinks for events and
 // validator updates. It is valid only during the call it is passed to.
@@ -80,9 +100,23 @@ type Context struct {
 	SignerKey string
 	// Store returns the (transaction-scoped) store of the named module.
 	Store func(name string) store.KV
+	// Verify, if set, checks an Ed25519 signature exactly as
+	// crypto/ed25519.Verify does; package app sets it to its verifier,
+	// which remembers signatures the node has already verified. Handlers
+	// call VerifySignature.
+	Verify func(pub, msg, sig []byte) bool
 
 	events     []Event
 	valUpdates []ValidatorUpdate
+}
+
+// VerifySignature checks an Ed25519 signature with crypto/ed25519.Verify's
+// semantics, through Verify when it is set.
+func (c *Context) VerifySignature(pub, msg, sig []byte) bool {
+	if c.Verify != nil {
+		return c.Verify(pub, msg, sig)
+	}
+	return len(pub) == ed25519.PublicKeySize && ed25519.Verify(pub, msg, sig)
 }
 
 // Emit records an event of the current transaction.

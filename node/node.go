@@ -22,6 +22,8 @@ import (
 	dbm "github.com/cosmos/cosmos-db"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/viper"
+	"github.com/syndtr/goleveldb/leveldb/filter"
+	"github.com/syndtr/goleveldb/leveldb/opt"
 
 	"github.com/medchain/medchain/api"
 	"github.com/medchain/medchain/app"
@@ -39,6 +41,21 @@ type RunOptions struct {
 	CometMetrics bool
 	// Ready, if set, receives the running node once its API listens.
 	Ready func(*Node)
+}
+
+// OpenApplicationDB opens the application state database in dir
+// (application.db). Its options suit IAVL's write pattern: every block
+// writes the new tree nodes of every modified path, so a larger memtable
+// means fewer level-0 flushes and compactions, and seek-triggered
+// compactions (set off by the many reads of tree nodes) are disabled.
+func OpenApplicationDB(dir string) (*dbm.GoLevelDB, error) {
+	return dbm.NewGoLevelDBWithOpts("application", dir, &opt.Options{
+		Filter:                 filter.NewBloomFilter(10), // as dbm.NewGoLevelDB
+		WriteBuffer:            32 << 20,
+		BlockCacheCapacity:     32 << 20,
+		CompactionTableSize:    8 << 20,
+		DisableSeeksCompaction: true,
+	})
 }
 
 // Node is a running medchain node.
@@ -110,7 +127,7 @@ func Run(ctx context.Context, home string, o RunOptions) error {
 		}
 	}
 
-	db, err := dbm.NewGoLevelDB("application", conf.DBDir(), nil)
+	db, err := OpenApplicationDB(conf.DBDir())
 	if err != nil {
 		return fmt.Errorf("open application database: %w", err)
 	}
@@ -166,6 +183,11 @@ func Run(ctx context.Context, home string, o RunOptions) error {
 	vlt, err := startVault(ctx, home, application, srv, settings, logger.With("module", "vault"))
 	if err != nil {
 		return err
+	}
+	if vlt != nil {
+		if err := mountFHIR(srv, application, vlt, logger.With("module", "fhir")); err != nil {
+			return err
+		}
 	}
 	ln, err := api.Listen(settings.APIAddr)
 	if err != nil {

@@ -28,6 +28,12 @@ type CommitID struct {
 	Hash    []byte
 }
 
+// nodeCacheSize is the number of IAVL nodes each store keeps decoded in
+// memory. Every read and write walks a path from the root, and a miss is a
+// database read; 20000 nodes covered only the top levels of a tree of a few
+// ten thousand keys.
+const nodeCacheSize = 200_000
+
 // ErrVersionUnavailable is returned for reads of a height that was never
 // committed or has been pruned.
 var ErrVersionUnavailable = errors.New("state at that height is not available")
@@ -46,8 +52,13 @@ type MultiStore struct {
 	names []string // sorted
 	trees []*iavl.MutableTree
 
-	mu   sync.RWMutex // guards last
+	mu   sync.RWMutex // guards last and latest
 	last CommitID
+	// latest caches the committed trees of version last.Version, one per
+	// store, loaded on first use: CheckTx and queries read the latest
+	// version all the time, and GetImmutable reads the root from the
+	// database on every call.
+	latest []*iavl.ImmutableTree
 }
 
 // Open loads (or creates) the stores named in names from db at the last
@@ -58,7 +69,7 @@ func Open(db dbm.DB, names []string) (*MultiStore, error) {
 	if len(slices.Compact(slices.Clone(names))) != len(names) {
 		return nil, fmt.Errorf("store: duplicate store names in %v", names)
 	}
-	m := &MultiStore{db: db, names: names}
+	m := &MultiStore{db: db, names: names, latest: make([]*iavl.ImmutableTree, len(names))}
 	raw, err := db.Get(metaLatest)
 	if err != nil {
 		return nil, fmt.Errorf("store: read metadata: %w", err)
@@ -72,7 +83,7 @@ func Open(db dbm.DB, names []string) (*MultiStore, error) {
 	}
 	for _, name := range names {
 		pdb := dbm.NewPrefixDB(db, []byte("t/"+name+"/"))
-		t := iavl.NewMutableTree(iavldb.NewWrapper(pdb), 20000, true, iavl.NewNopLogger())
+		t := iavl.NewMutableTree(iavldb.NewWrapper(pdb), nodeCacheSize, true, iavl.NewNopLogger())
 		if latest > 0 {
 			if err := t.LoadVersionForOverwriting(latest); err != nil {
 				return nil, fmt.Errorf("store %q: load version %d: %w", name, latest, err)
@@ -180,6 +191,7 @@ func (m *MultiStore) Commit() (CommitID, error) {
 	}
 	m.mu.Lock()
 	m.last = id
+	clear(m.latest)
 	m.mu.Unlock()
 	return id, nil
 }
@@ -192,16 +204,30 @@ func (m *MultiStore) LastCommit() CommitID {
 }
 
 func (m *MultiStore) immutable(name string, version int64) (*iavl.ImmutableTree, int64, error) {
-	last := m.LastCommit().Version
+	i := m.index(name)
+	m.mu.RLock()
+	last := m.last.Version
+	cached := m.latest[i]
+	m.mu.RUnlock()
 	if version == 0 {
 		version = last
 	}
 	if version <= 0 || version > last {
 		return nil, 0, fmt.Errorf("%w: height %d (latest %d)", ErrVersionUnavailable, version, last)
 	}
-	t, err := m.trees[m.index(name)].GetImmutable(version)
+	if version == last && cached != nil {
+		return cached, version, nil
+	}
+	t, err := m.trees[i].GetImmutable(version)
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: height %d: %v", ErrVersionUnavailable, version, err)
+	}
+	if version == last {
+		m.mu.Lock()
+		if m.last.Version == version {
+			m.latest[i] = t
+		}
+		m.mu.Unlock()
 	}
 	return t, version, nil
 }

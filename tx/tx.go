@@ -103,6 +103,14 @@ func Hash(txBytes []byte) []byte {
 // non-minimal varints, ...) fail with ErrNonCanonical; any other bytes that
 // are not a transaction fail with ErrDecode.
 func Decode(bz []byte) (Tx, error) {
+	t, _, err := DecodeSigned(bz)
+	return t, err
+}
+
+// DecodeSigned is Decode that also returns the transaction's sign bytes
+// (Body.SignBytes), taken from the encoding instead of encoding the body
+// again: a canonical transaction carries its body's canonical encoding.
+func DecodeSigned(bz []byte) (Tx, []byte, error) {
 	var d decoder
 	fs := d.parse(bz)
 	d.check(fs.Only(1, 2))
@@ -111,15 +119,17 @@ func Decode(bz []byte) (Tx, error) {
 	t.Signature = d.blob(fs, 2)
 	t.Body = d.body(body)
 	if d.err != nil {
-		return Tx{}, fmt.Errorf("%w: %v", ErrDecode, d.err)
+		return Tx{}, nil, fmt.Errorf("%w: %v", ErrDecode, d.err)
 	}
 	if d.nc != nil {
-		return Tx{}, fmt.Errorf("%w: %v", ErrNonCanonical, d.nc)
+		return Tx{}, nil, fmt.Errorf("%w: %v", ErrNonCanonical, d.nc)
 	}
 	if !bytes.Equal(t.MarshalWire(), bz) {
-		return Tx{}, ErrNonCanonical
+		return Tx{}, nil, ErrNonCanonical
 	}
-	return t, nil
+	sb := make([]byte, 0, len(SignDomain)+1+len(body))
+	sb = append(append(append(sb, SignDomain...), 0), body...)
+	return t, sb, nil
 }
 
 // decoder keeps decoding past canonical-rule violations, remembering the

@@ -134,7 +134,7 @@ type Fields struct {
 // from bytes that are not one at all. Any other error wraps ErrMalformed
 // only, and the Fields are empty.
 func Parse(b []byte) (Fields, error) {
-	var fs Fields
+	fs := Fields{f: make([]field, 0, 8)}
 	var last Number
 	var nc error // the first canonical-rule violation
 	note := func(format string, args ...any) {
@@ -147,7 +147,7 @@ func Parse(b []byte) (Fields, error) {
 		if n < 0 {
 			return Fields{}, fmt.Errorf("%w: bad tag: %v", ErrMalformed, protowire.ParseError(n))
 		}
-		if n != len(protowire.AppendTag(nil, num, typ)) {
+		if n != protowire.SizeTag(num) {
 			note("non-minimal tag")
 		}
 		if num < last {

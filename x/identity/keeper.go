@@ -2,9 +2,9 @@ package identity
 
 import (
 	"bytes"
-	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/medchain/medchain/module"
@@ -67,9 +67,11 @@ func (r *Record) KeyAt(keyID string, h int64) (SigningKey, bool) {
 	return SigningKey{}, false
 }
 
-// Keeper reads and writes identity state. It is stateless; the store comes
-// from the caller.
-type Keeper struct{}
+// Keeper reads and writes identity state; the store comes from the caller.
+// The zero Keeper works; New's also memoizes what SignerKey decodes.
+type Keeper struct {
+	signers *signerCache
+}
 
 // Get returns the record of did from r, or an error wrapping ErrNotFound.
 func (Keeper) Get(r store.Reader, did string) (*Record, error) {
@@ -113,11 +115,12 @@ func (k Keeper) SignerKey(r store.Reader, keyID string) ([]byte, error) {
 	if err != nil {
 		return nil, ErrNotFound.Wrapf("%v", err)
 	}
-	rec, err := k.Get(r, did)
-	if err != nil {
-		return nil, err
+	bz := r.Get(recordKey(did))
+	if bz == nil {
+		return nil, ErrNotFound.Wrapf("%s", did)
 	}
-	if !rec.Active() {
+	rec := k.signers.signingKeys(did, bz)
+	if rec.DeactivatedHeight != 0 {
 		return nil, ErrDeactivated.Wrapf("%s at height %d", did, rec.DeactivatedHeight)
 	}
 	cur := rec.CurrentSigningKey()
@@ -130,6 +133,53 @@ func (k Keeper) SignerKey(r store.Reader, keyID string) ([]byte, error) {
 		return nil, ErrNotFound.Wrapf("key %s", keyID)
 	}
 	return cur.PublicKey, nil
+}
+
+// signerCache memoizes, by the exact bytes of a record, the part of it
+// SignerKey reads (deactivation and signing keys), so that the record of a
+// busy signer is not decoded again for every transaction it signs. The
+// bytes determine the result, so the cache cannot change an answer. A nil
+// cache decodes every time.
+type signerCache struct {
+	mu sync.Mutex
+	m  map[string]*signerRecord
+}
+
+// signerRecord is the part of a Record that SignerKey reads. Shared: never
+// modify one.
+type signerRecord struct {
+	DeactivatedHeight int64        `json:"deactivated_height,omitempty"`
+	SigningKeys       []SigningKey `json:"signing_keys"`
+}
+
+func (r *signerRecord) CurrentSigningKey() SigningKey { return r.SigningKeys[len(r.SigningKeys)-1] }
+
+const maxSignerCache = 1 << 13
+
+func newSignerCache() *signerCache { return &signerCache{m: map[string]*signerRecord{}} }
+
+func (c *signerCache) signingKeys(did string, bz []byte) *signerRecord {
+	if c != nil {
+		c.mu.Lock()
+		rec, ok := c.m[string(bz)]
+		c.mu.Unlock()
+		if ok {
+			return rec
+		}
+	}
+	rec := &signerRecord{}
+	if err := json.Unmarshal(bz, rec); err != nil || len(rec.SigningKeys) == 0 {
+		panic(fmt.Sprintf("identity: corrupt record for %s: %v", did, err))
+	}
+	if c != nil {
+		c.mu.Lock()
+		if len(c.m) >= maxSignerCache {
+			clear(c.m)
+		}
+		c.m[string(bz)] = rec
+		c.mu.Unlock()
+	}
+	return rec
 }
 
 // IsActive reports whether did is registered and not deactivated.
@@ -180,7 +230,7 @@ func (k Keeper) rotate(ctx *module.Context, msg module.Msg) error {
 	if !rec.Active() {
 		return ErrDeactivated.Wrapf("%s", m.DID)
 	}
-	if !ed25519.Verify(m.NewSigningKey, RotationProofBytes(ctx.ChainID, m.DID, m.NewSigningKey, m.NewEncryptionKey), m.Proof) {
+	if !ctx.VerifySignature(m.NewSigningKey, RotationProofBytes(ctx.ChainID, m.DID, m.NewSigningKey, m.NewEncryptionKey), m.Proof) {
 		return ErrBadProof.Wrapf("%s", m.DID)
 	}
 	for _, sk := range rec.SigningKeys {

@@ -17,7 +17,7 @@ type Module struct {
 }
 
 // New returns the identity module.
-func New() *Module { return &Module{} }
+func New() *Module { return &Module{Keeper: Keeper{signers: newSignerCache()}} }
 
 var _ module.Module = (*Module)(nil)
 

@@ -159,6 +159,12 @@ func (m *MsgRotateKey) ValidateBasic() error {
 	return checkEncKey(m.KEM, m.NewEncryptionKey)
 }
 
+// Signatures implements module.SignatureCarrier: the proof of possession of
+// the new signing key.
+func (m *MsgRotateKey) Signatures(chainID, _ string) []module.Signature {
+	return []module.Signature{{PubKey: m.NewSigningKey, Msg: RotationProofBytes(chainID, m.DID, m.NewSigningKey, m.NewEncryptionKey), Sig: m.Proof}}
+}
+
 func decodeRotate(bz []byte) (module.Msg, error) {
 	fs, err := wire.Parse(bz)
 	if err == nil {

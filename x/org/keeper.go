@@ -184,7 +184,8 @@ func (k Keeper) requireAdmin(ctx *module.Context, org string) (*Org, error) {
 	if o.Status != StatusActive {
 		return nil, ErrOrgInactive.Wrapf("%q", org)
 	}
-	if !k.HasRole(kv, ctx.Signer, org, RoleAdmin) {
+	// HasRole, without reading the organization a second time.
+	if m, err := k.Member(kv, org, ctx.Signer); err != nil || !m.HasRole(RoleAdmin) {
 		return nil, ErrNotAdmin.Wrapf("%s is not an admin of %q", ctx.Signer, org)
 	}
 	return o, nil
