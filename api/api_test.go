@@ -9,10 +9,14 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/medchain/medchain/api/types"
 	"github.com/medchain/medchain/client"
+	"github.com/medchain/medchain/module"
 	"github.com/medchain/medchain/testutil/nodetest"
+	"github.com/medchain/medchain/x/consent"
+	"github.com/medchain/medchain/x/records"
 )
 
 type apiCase struct {
@@ -76,6 +80,19 @@ func TestAPI(t *testing.T) {
 		{name: "rpc forbidden", method: "POST", path: "/rpc", body: `{"jsonrpc":"2.0","id":1,"method":"broadcast_tx_sync","params":{"tx":"AA=="}}`, status: 403, code: "forbidden"},
 		{name: "rpc forbidden in batch", method: "POST", path: "/rpc", body: `[{"jsonrpc":"2.0","id":1,"method":"status"},{"jsonrpc":"2.0","id":2,"method":"unsafe_flush_mempool"}]`, status: 403, code: "forbidden"},
 		{name: "metrics", method: "GET", path: "/metrics", status: 200, contains: "medchain_checktx_total"},
+		{name: "consents", method: "GET", path: "/v1/patients/" + admin.DID + "/consents", status: 200, contains: `"consents": []`},
+		{name: "consents bad did", method: "GET", path: "/v1/patients/bob/consents", status: 400, code: "bad_request"},
+		{name: "unknown consent", method: "GET", path: "/v1/consents/99", status: 404, code: "not_found"},
+		{name: "consent id 0", method: "GET", path: "/v1/consents/0", status: 400, code: "bad_request"},
+		{name: "access log", method: "GET", path: "/v1/patients/" + admin.DID + "/access-log", status: 200, contains: `"events": []`},
+		{name: "access log bad after", method: "GET", path: "/v1/patients/" + admin.DID + "/access-log?after=-1", status: 400, code: "bad_request"},
+		{name: "access log bad limit", method: "GET", path: "/v1/patients/" + admin.DID + "/access-log?limit=1001", status: 400, code: "bad_request"},
+		{name: "access log after the last id", method: "GET", path: "/v1/patients/" + admin.DID + "/access-log?after=18446744073709551615", status: 200, contains: `"events": []`},
+		{name: "unknown access event", method: "GET", path: "/v1/access-events/99", status: 404, code: "not_found"},
+		{name: "records", method: "GET", path: "/v1/patients/" + admin.DID + "/records", status: 200, contains: `"records": []`},
+		{name: "bad record id", method: "GET", path: "/v1/records/a%2Fb", status: 400, code: "bad_request"},
+		{name: "unknown record", method: "GET", path: "/v1/records/nope", status: 404, code: "not_found"},
+		{name: "no erasure", method: "GET", path: "/v1/patients/" + admin.DID + "/erasure", status: 200, contains: `"requested": false`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -150,6 +167,8 @@ func TestAPI(t *testing.T) {
 		}
 	})
 
+	t.Run("consents, access log, records and erasure", func(t *testing.T) { testConsentReads(t, c, dev) })
+
 	t.Run("submit waits for commit", func(t *testing.T) {
 		k, err := dev.Keyring.Add("apitest")
 		if err != nil {
@@ -171,6 +190,91 @@ func TestAPI(t *testing.T) {
 			t.Errorf("tx lookup %+v, want height %d", tx, res.Height)
 		}
 	})
+}
+
+// testConsentReads walks a consent, an access, a record and an erasure
+// through the SDK and checks what the REST reads say, at which height.
+func testConsentReads(t *testing.T, c *client.Client, dev *nodetest.Dev) {
+	ctx := context.Background()
+	adminKey, err := dev.Keyring.Get("admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vaultKey, err := dev.Keyring.Get("vault")
+	if err != nil {
+		t.Fatal(err)
+	}
+	patient, vault := client.KeySigner{Key: adminKey}, client.KeySigner{Key: vaultKey}
+	p := patient.DID()
+	submit := func(s client.Signer, msgs ...module.Msg) *types.TxResult {
+		t.Helper()
+		res, err := c.Submit(ctx, s, msgs...)
+		if err != nil || res.Code != 0 {
+			t.Fatalf("submit %T: %+v, %v", msgs[0], res, err)
+		}
+		return res
+	}
+	g := submit(patient, &consent.MsgGrant{Patient: p, Grantee: consent.Grantee{Kind: consent.GranteeDID, DID: vault.DID()},
+		Purposes: []string{"TREAT"}, NotAfter: uint64(time.Now().Add(time.Hour).Unix())})
+	list, err := c.PatientConsents(ctx, p, 0)
+	if err != nil || list.Height < g.Height || len(list.Consents) != 1 || list.Consents[0].State != types.ConsentActive || list.BlockTime.IsZero() {
+		t.Fatalf("consents after the grant: %+v, %v", list, err)
+	}
+	id := list.Consents[0].ID
+	one, err := c.Consent(ctx, id, 0, true)
+	if err != nil || one.Consent.ID != id || one.Proof == nil || one.Proof.Value == nil || one.Proof.Height != one.Height {
+		t.Fatalf("consent %d with proof: %+v, %v", id, one, err)
+	}
+	// Anchor a record of the patient's own, then read it.
+	m := &records.MsgAnchor{ID: "api-rec-1", Patient: p, Org: "dev-hospital", ResourceType: "Observation", Category: "laboratory", Version: 1,
+		CiphertextHash: bytes.Repeat([]byte{1}, 32), Commitment: bytes.Repeat([]byte{2}, 32)}
+	submit(patient, m)
+	recs, err := c.PatientRecords(ctx, p, 0)
+	if err != nil || len(recs.Records) != 1 || recs.Records[0].ID != "api-rec-1" {
+		t.Fatalf("records: %+v, %v", recs, err)
+	}
+	rec, err := c.Record(ctx, "api-rec-1", 0, true)
+	if err != nil || rec.Record.HolderOrg != "dev-hospital" || rec.Proof == nil {
+		t.Fatalf("record with proof: %+v, %v", rec, err)
+	}
+	// Two accesses: the patient's own, and a stranger's denied one via the vault.
+	a1 := submit(patient, &records.MsgRequestAccess{Patient: p, Records: []string{"api-rec-1"}, Purpose: "TREAT"})
+	a2 := submit(vault, &records.MsgRequestAccess{Patient: p, Records: []string{"api-rec-1"}, Purpose: "HPAYMT", Requester: vault.DID()})
+	page, err := c.AccessLog(ctx, p, 0, 1)
+	if err != nil || len(page.Events) != 1 || page.Next == 0 || page.Events[0].Height != a1.Height || page.Events[0].Decision != records.Permit {
+		t.Fatalf("access log page 1: %+v, %v", page, err)
+	}
+	page2, err := c.AccessLog(ctx, p, page.Next, 1)
+	if err != nil || len(page2.Events) != 1 || page2.Next != 0 || page2.Events[0].Height != a2.Height || page2.Events[0].Decision != records.Deny {
+		t.Fatalf("access log page 2: %+v, %v", page2, err)
+	}
+	full, err := c.FullAccessLog(ctx, p)
+	if err != nil || len(full.Events) != 2 || full.Events[0].ID >= full.Events[1].ID {
+		t.Fatalf("full access log: %+v, %v", full, err)
+	}
+	ev, err := c.AccessEvent(ctx, page2.Events[0].ID, 0, true)
+	if err != nil || ev.Event.Requester != vault.DID() || ev.Proof == nil {
+		t.Fatalf("access event with proof: %+v, %v", ev, err)
+	}
+	// Revocation shows in the state.
+	rv := submit(patient, &consent.MsgRevoke{ConsentID: id})
+	one, err = c.Consent(ctx, id, 0, false)
+	if err != nil || one.Height < rv.Height || one.Consent.State != types.ConsentRevoked {
+		t.Fatalf("consent after revocation: %+v, %v", one, err)
+	}
+	if old, err := c.Consent(ctx, id, g.Height, false); err != nil || old.Height != g.Height || old.Consent.State != types.ConsentActive {
+		t.Fatalf("consent at the grant's height: %+v, %v", old, err)
+	}
+	// Erasure, then the vault's receipt.
+	submit(patient, &records.MsgRequestErasure{Patient: p})
+	er, err := c.Erasure(ctx, p, 0)
+	if err != nil || !er.Requested || er.Complete || len(er.Erasure.Orgs) != 1 || er.Erasure.Orgs[0].Org != "dev-hospital" {
+		t.Fatalf("erasure: %+v, %v", er, err)
+	}
+	submit(vault, &records.MsgErasureReceipt{Patient: p, Org: "dev-hospital"})
+	if er, err = c.Erasure(ctx, p, 0); err != nil || !er.Complete {
+		t.Fatalf("erasure after the receipt: %+v, %v", er, err)
+	}
 }
 
 func getJSON(t *testing.T, url string, v any) {

@@ -239,3 +239,79 @@ func (c *Client) Submit(ctx context.Context, s Signer, msgs ...module.Msg) (*typ
 	}
 	return c.Broadcast(ctx, bz)
 }
+
+// PatientConsents lists a patient's consents (every status) with their
+// state at height (0: latest) and the patient's guardians.
+func (c *Client) PatientConsents(ctx context.Context, did string, height int64) (*types.ConsentList, error) {
+	var out types.ConsentList
+	return &out, c.do(ctx, http.MethodGet, "/v1/patients/"+url.PathEscape(did)+"/consents"+heightQuery(height, false), nil, &out)
+}
+
+// Consent returns one consent, with a Merkle proof when prove is set.
+func (c *Client) Consent(ctx context.Context, id uint64, height int64, prove bool) (*types.ConsentResponse, error) {
+	var out types.ConsentResponse
+	return &out, c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/consents/%d%s", id, heightQuery(height, prove)), nil, &out)
+}
+
+// AccessLog returns one page of the access events on a patient's records,
+// oldest first: at most limit (0: the node's default) after event id after.
+// Pass the page's Next as after to read the following page.
+func (c *Client) AccessLog(ctx context.Context, did string, after uint64, limit int) (*types.AccessLog, error) {
+	q := url.Values{}
+	if after > 0 {
+		q.Set("after", fmt.Sprint(after))
+	}
+	if limit > 0 {
+		q.Set("limit", fmt.Sprint(limit))
+	}
+	p := "/v1/patients/" + url.PathEscape(did) + "/access-log"
+	if len(q) > 0 {
+		p += "?" + q.Encode()
+	}
+	var out types.AccessLog
+	return &out, c.do(ctx, http.MethodGet, p, nil, &out)
+}
+
+// FullAccessLog reads every page of a patient's access log at one height:
+// the first page's height pins the others.
+func (c *Client) FullAccessLog(ctx context.Context, did string) (*types.AccessLog, error) {
+	first, err := c.AccessLog(ctx, did, 0, 1000)
+	if err != nil {
+		return nil, err
+	}
+	for next := first.Next; next != 0; {
+		q := url.Values{"after": {fmt.Sprint(next)}, "limit": {"1000"}, "height": {fmt.Sprint(first.Height)}}
+		var page types.AccessLog
+		if err := c.do(ctx, http.MethodGet, "/v1/patients/"+url.PathEscape(did)+"/access-log?"+q.Encode(), nil, &page); err != nil {
+			return nil, err
+		}
+		first.Events = append(first.Events, page.Events...)
+		next = page.Next
+	}
+	first.Next, first.Limit = 0, len(first.Events)
+	return first, nil
+}
+
+// AccessEvent returns one access event, with a Merkle proof when prove is set.
+func (c *Client) AccessEvent(ctx context.Context, id uint64, height int64, prove bool) (*types.AccessEventResponse, error) {
+	var out types.AccessEventResponse
+	return &out, c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/access-events/%d%s", id, heightQuery(height, prove)), nil, &out)
+}
+
+// PatientRecords lists a patient's record anchors.
+func (c *Client) PatientRecords(ctx context.Context, did string, height int64) (*types.RecordList, error) {
+	var out types.RecordList
+	return &out, c.do(ctx, http.MethodGet, "/v1/patients/"+url.PathEscape(did)+"/records"+heightQuery(height, false), nil, &out)
+}
+
+// Record returns one record anchor, with a Merkle proof when prove is set.
+func (c *Client) Record(ctx context.Context, id string, height int64, prove bool) (*types.RecordResponse, error) {
+	var out types.RecordResponse
+	return &out, c.do(ctx, http.MethodGet, "/v1/records/"+url.PathEscape(id)+heightQuery(height, prove), nil, &out)
+}
+
+// Erasure returns a patient's erasure request and per-organization progress.
+func (c *Client) Erasure(ctx context.Context, did string, height int64) (*types.ErasureStatus, error) {
+	var out types.ErasureStatus
+	return &out, c.do(ctx, http.MethodGet, "/v1/patients/"+url.PathEscape(did)+"/erasure"+heightQuery(height, false), nil, &out)
+}

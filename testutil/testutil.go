@@ -141,6 +141,10 @@ type Config struct {
 	Params app.Params
 	// Identities are registered in genesis besides the admins.
 	Identities []*Signer
+	// OrgTypes[i] is the type of organization i+1 (default "hospital").
+	OrgTypes []string
+	// Modules are further genesis sections by module name (e.g. "records").
+	Modules map[string]json.RawMessage
 }
 
 // Genesis returns the app_state JSON of cfg and its organizations.
@@ -166,7 +170,11 @@ func Genesis(cfg Config) ([]byte, []*Org) {
 		}
 		orgs = append(orgs, o)
 		ids.Identities = append(ids.Identities, genesisIdentity(o.Admin))
-		og.Orgs = append(og.Orgs, org.GenesisOrg{ID: o.ID, Name: "Organization " + o.ID, Type: "hospital",
+		typ := "hospital"
+		if i <= len(cfg.OrgTypes) && cfg.OrgTypes[i-1] != "" {
+			typ = cfg.OrgTypes[i-1]
+		}
+		og.Orgs = append(og.Orgs, org.GenesisOrg{ID: o.ID, Name: "Organization " + o.ID, Type: typ,
 			Admins: []string{o.Admin.DID}, Validators: []org.Validator{{PubKey: o.ValKey.Pub(), Power: o.Power}}})
 	}
 	for _, s := range cfg.Identities {
@@ -176,6 +184,9 @@ func Genesis(cfg Config) ([]byte, []*Org) {
 		identity.StoreName: mustJSON(ids),
 		org.StoreName:      mustJSON(og),
 	}}
+	for name, raw := range cfg.Modules {
+		gs.Modules[name] = raw
+	}
 	return mustJSON(gs), orgs
 }
 

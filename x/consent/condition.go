@@ -1,11 +1,15 @@
 package consent
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
 	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/overloads"
+	"cel.dev/cel-go/common/types"
 )
 
 // MaxConditionBytes bounds a consent condition's source.
@@ -81,6 +85,9 @@ func CompileCondition(src string) (cel.Program, error) {
 	if ast.OutputType() != cel.BoolType {
 		return nil, fmt.Errorf("condition has type %s, want bool", ast.OutputType())
 	}
+	if err := checkDeterministic(ast); err != nil {
+		return nil, err
+	}
 	p, err = env.Program(ast, cel.CostLimit(conditionCostLimit))
 	if err != nil {
 		return nil, err
@@ -121,4 +128,46 @@ func EvalCondition(src string, in ConditionInput) bool {
 	}
 	b, ok := out.Value().(bool)
 	return ok && b
+}
+
+// tzOverloads are the timestamp accessors that take a time zone argument.
+// They resolve zone names through the host's time zone database, which may
+// differ (or be missing) from one validator to the next.
+var tzOverloads = []string{
+	overloads.TimestampToYearWithTz, overloads.TimestampToMonthWithTz, overloads.TimestampToDayOfYearWithTz,
+	overloads.TimestampToDayOfMonthZeroBasedWithTz, overloads.TimestampToDayOfMonthOneBasedWithTz,
+	overloads.TimestampToDayOfWeekWithTz, overloads.TimestampToHoursWithTz, overloads.TimestampToMinutesWithTz,
+	overloads.TimestampToSecondsWithTz, overloads.TimestampToMillisecondsWithTz,
+}
+
+// checkDeterministic refuses the two constructs whose result could differ
+// between validators: any map-typed value (cel-go ranges over maps in Go's
+// random order, so e.g. `{"a":1,"b":2}.map(k, k)[0] == "a"` is true on some
+// nodes and false on others) and time zone arguments (host tz database).
+func checkDeterministic(a *cel.Ast) error {
+	na := a.NativeRep()
+	hasMap, hasTZ := false, false
+	for _, t := range na.TypeMap() {
+		hasMap = hasMap || containsMap(t)
+	}
+	for _, ref := range na.ReferenceMap() {
+		hasTZ = hasTZ || slices.ContainsFunc(ref.OverloadIDs, func(o string) bool { return slices.Contains(tzOverloads, o) })
+	}
+	switch {
+	case hasMap:
+		return errors.New("condition may not use maps (their iteration order is not deterministic)")
+	case hasTZ:
+		return errors.New("condition may not use time zone arguments (use the UTC accessors, e.g. time.getHours())")
+	}
+	return nil
+}
+
+func containsMap(t *types.Type) bool {
+	if t == nil {
+		return false
+	}
+	if t.Kind() == types.MapKind {
+		return true
+	}
+	return slices.ContainsFunc(t.Parameters(), containsMap)
 }

@@ -165,7 +165,12 @@ func (k Keeper) setGuardian(ctx *module.Context, msg module.Msg) error {
 
 // Requester is who asks for access, with the roles they hold.
 type Requester struct {
-	DID         string
+	DID string
+	// Org is the organization the requester acts for. Organization and role
+	// consents match only a membership in it: a consent to one organization
+	// never lets its member read on behalf of another. Empty: no
+	// organization or role consent matches.
+	Org         string
 	Memberships []Membership
 }
 
@@ -196,9 +201,9 @@ func (c *Consent) grants(r Requester) bool {
 	case GranteeDID:
 		return c.Grantee.DID == r.DID
 	case GranteeOrg:
-		return slices.ContainsFunc(r.Memberships, func(m Membership) bool { return m.Org == c.Grantee.Org })
+		return r.Org == c.Grantee.Org && slices.ContainsFunc(r.Memberships, func(m Membership) bool { return m.Org == c.Grantee.Org })
 	case GranteeRole:
-		return slices.ContainsFunc(r.Memberships, func(m Membership) bool {
+		return r.Org == c.Grantee.Org && slices.ContainsFunc(r.Memberships, func(m Membership) bool {
 			return m.Org == c.Grantee.Org && slices.Contains(m.Roles, c.Grantee.Role)
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -77,6 +78,9 @@ func (Keeper) Event(r store.Reader, id uint64) (*AccessEvent, error) {
 // (0: all).
 func (k Keeper) AccessLog(r store.Reader, patient string, after uint64, limit int) []*AccessEvent {
 	var out []*AccessEvent
+	if after == math.MaxUint64 {
+		return nil // nothing comes after; after+1 would wrap to the start
+	}
 	p := logPrefix(patient)
 	start := p
 	if after > 0 {
@@ -136,6 +140,9 @@ func (k Keeper) anchor(ctx *module.Context, msg module.Msg) error {
 		if !k.orgs.HasRole(orgs, ctx.Signer, m.Org, "vault") {
 			return ErrNotAuthor.Wrapf("only %q's vault may write on behalf of %s", m.Org, m.Author)
 		}
+		if !k.ids.IsActive(ctx.Store(IdentityStore), m.Author) {
+			return ErrUnknownIdentity.Wrapf("author %s", m.Author)
+		}
 		who = m.Author
 	}
 	author := who == m.Patient
@@ -192,7 +199,7 @@ func (k Keeper) decide(ctx *module.Context, requester string, m *MsgRequestAcces
 		}
 		return Permit, "break-glass", ctx.Time.Add(params.BreakGlassTTL)
 	}
-	req := consent.Requester{DID: requester}
+	req := consent.Requester{DID: requester, Org: m.Org}
 	for _, mem := range k.orgs.Memberships(orgs, requester) {
 		if k.orgs.IsActiveOrg(orgs, mem.Org) {
 			req.Memberships = append(req.Memberships, consent.Membership{Org: mem.Org, Roles: mem.Roles})
@@ -241,6 +248,11 @@ func (k Keeper) requestAccess(ctx *module.Context, msg module.Msg) error {
 		})
 		if !isVault {
 			return ErrUnauthorized.Wrapf("%s is not the vault of %q", ctx.Signer, m.Org)
+		}
+		// Admission checks the signer is active; the vault vouches only for
+		// who authenticated, so the requester is checked here.
+		if !k.ids.IsActive(ctx.Store(IdentityStore), m.Requester) {
+			return ErrUnknownIdentity.Wrapf("requester %s", m.Requester)
 		}
 		requester = m.Requester
 	}
