@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -56,6 +57,27 @@ func NewRecordID() string {
 	return strings.ToLower(idEncoding.EncodeToString(b))
 }
 
+// sealPayload encodes a payload with the resource byte for byte:
+// json.Marshal would compact a json.RawMessage and escape <, > and & in
+// it, so a resource with a narrative or any whitespace would come back
+// different from the bytes its commitment was computed over, and fail its
+// integrity check on every read.
+func sealPayload(salt, resource []byte) ([]byte, error) {
+	if !json.Valid(resource) {
+		return nil, fmt.Errorf("%w: resource is not JSON", ErrInvalid)
+	}
+	s, err := json.Marshal(salt)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(resource)+len(s)+24)
+	out = append(out, `{"salt":`...)
+	out = append(out, s...)
+	out = append(out, `,"resource":`...)
+	out = append(out, resource...)
+	return append(out, '}'), nil
+}
+
 func blobKey(id string, version uint64) string { return fmt.Sprintf("records/%s/%d", id, version) }
 
 func (s *Service) recipients(patient string) ([]envelope.Recipient, error) {
@@ -100,9 +122,10 @@ func (s *Service) Put(ctx context.Context, w Write) (*Stored, error) {
 		return nil, err
 	}
 	salt := envelope.NewSalt()
-	plain, err := json.Marshal(payload{Salt: salt[:], Resource: w.Resource})
+	w.Resource = bytes.TrimSpace(w.Resource) // what a read gets back, and so what is committed to
+	plain, err := sealPayload(salt[:], w.Resource)
 	if err != nil {
-		return nil, fmt.Errorf("%w: resource is not JSON", ErrInvalid)
+		return nil, err
 	}
 	ad := envelope.AD{RecordID: w.ID, Version: version, Patient: w.Patient, ResourceType: w.ResourceType}
 	env, err := envelope.Seal(plain, ad, rcpts)

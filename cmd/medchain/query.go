@@ -17,7 +17,7 @@ import (
 
 func newQueryCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "query", Aliases: []string{"q"}, Short: "Read chain state (every answer names the height it was read at)"}
-	cmd.AddCommand(newQueryIdentityCmd(g), newQueryOrgCmd(g), newQueryProposalsCmd(g), newQueryTxCmd(g), newQueryBlockCmd(g), newQuerySequenceCmd(g), newQueryMembershipsCmd(g), newQueryStoreCmd(g))
+	cmd.AddCommand(newQueryIdentityCmd(g), newQueryOrgCmd(g), newQueryProposalsCmd(g), newQueryTxCmd(g), newQueryBlockCmd(g), newQuerySequenceCmd(g), newQueryMembershipsCmd(g), newQueryStoreCmd(g), newQueryConsentsCmd(g), newQueryAccessLogCmd(g), newQueryErasureCmd(g))
 	return cmd
 }
 

@@ -155,7 +155,7 @@ func homeChainID(home string) string {
 
 func newTxCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "tx", Short: "Sign and send transactions"}
-	cmd.AddCommand(newTxIdentityCmd(g), newTxOrgCmd(g), newBroadcastCmd(g))
+	cmd.AddCommand(newTxIdentityCmd(g), newTxOrgCmd(g), newTxConsentCmd(g), newTxRecordsCmd(g), newBroadcastCmd(g))
 	return cmd
 }
 
