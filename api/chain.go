@@ -81,13 +81,21 @@ func (s *Server) submitTx(w http.ResponseWriter, r *http.Request) {
 
 // Submit sends a transaction to the mempool and waits until it is committed
 // or rejected. A transaction already committed (a replay of the same bytes)
-// is re-checked against current state, which rejects it.
+// is re-checked against current state, which rejects it; that holds even
+// while this node's tx index still lags behind its latest block.
 func (s *Server) Submit(ctx context.Context, bz []byte) (*types.TxResult, error) {
-	res, err := s.Broadcast(ctx, bz)
+	res, seenAt, err := s.broadcast(ctx, bz)
 	if err != nil || res.Code != abci.CodeTypeOK || res.Height > 0 {
 		return res, err
 	}
-	return s.WaitCommitted(ctx, tx.Hash(bz))
+	committed, err := s.WaitCommitted(ctx, tx.Hash(bz))
+	if err != nil || seenAt == 0 || committed.Height > seenAt {
+		return committed, err
+	}
+	// The node had these bytes in its cache and they were committed at or
+	// before the height it was at when we asked: a replay, not this
+	// submission's commit.
+	return s.recheck(ctx, bz)
 }
 
 // Broadcast sends a transaction to the mempool without waiting for a block.
@@ -95,30 +103,49 @@ func (s *Server) Submit(ctx context.Context, bz []byte) (*types.TxResult, error)
 // the mempool, or already pending there. A replay of committed bytes comes
 // back with the code CheckTx gives it now.
 func (s *Server) Broadcast(ctx context.Context, bz []byte) (*types.TxResult, error) {
+	res, _, err := s.broadcast(ctx, bz)
+	return res, err
+}
+
+// broadcast is Broadcast that also reports, for bytes the node had already
+// seen but not (yet) indexed as committed, the latest block height at the
+// time of the request (0 otherwise).
+func (s *Server) broadcast(ctx context.Context, bz []byte) (*types.TxResult, int64, error) {
 	hash := tx.Hash(bz)
 	hashHex := strings.ToUpper(hex.EncodeToString(hash))
 	bres, err := s.cfg.RPC.BroadcastTxSync(ctx, bz)
 	switch {
 	case errors.Is(err, mempool.ErrTxInCache):
 		// Already seen: either pending (wait for it) or committed (a replay).
-		if committed, _ := s.cfg.RPC.Tx(ctx, hash, false); committed != nil {
-			cres, err := s.cfg.RPC.CheckTx(ctx, bz)
-			if err != nil {
-				return nil, err
-			}
-			return &types.TxResult{Hash: hashHex, Code: cres.Code, Codespace: cres.Codespace, Log: cres.Log, Stage: "check"}, nil
+		st, serr := s.cfg.RPC.Status(ctx)
+		if serr != nil {
+			return nil, 0, serr
 		}
-		return &types.TxResult{Hash: hashHex, Stage: "check", Tx: decodeBody(bz)}, nil
+		if committed, _ := s.cfg.RPC.Tx(ctx, hash, false); committed != nil {
+			res, err := s.recheck(ctx, bz)
+			return res, 0, err
+		}
+		return &types.TxResult{Hash: hashHex, Stage: "check", Tx: decodeBody(bz)}, st.SyncInfo.LatestBlockHeight, nil
 	case err != nil:
 		if strings.Contains(err.Error(), "too large") {
-			return nil, &httpError{http.StatusRequestEntityTooLarge, "payload_too_large", err.Error()}
+			return nil, 0, &httpError{http.StatusRequestEntityTooLarge, "payload_too_large", err.Error()}
 		}
 		if strings.Contains(err.Error(), "mempool is full") {
-			return nil, &httpError{http.StatusServiceUnavailable, "mempool_full", "the mempool is full; retry later"}
+			return nil, 0, &httpError{http.StatusServiceUnavailable, "mempool_full", "the mempool is full; retry later"}
 		}
+		return nil, 0, err
+	}
+	return &types.TxResult{Hash: hashHex, Code: bres.Code, Codespace: bres.Codespace, Log: bres.Log, Stage: "check", Tx: decodeBody(bz)}, 0, nil
+}
+
+// recheck runs CheckTx on bytes without adding them to the mempool and
+// returns its outcome (Stage "check").
+func (s *Server) recheck(ctx context.Context, bz []byte) (*types.TxResult, error) {
+	cres, err := s.cfg.RPC.CheckTx(ctx, bz)
+	if err != nil {
 		return nil, err
 	}
-	return &types.TxResult{Hash: hashHex, Code: bres.Code, Codespace: bres.Codespace, Log: bres.Log, Stage: "check", Tx: decodeBody(bz)}, nil
+	return &types.TxResult{Hash: strings.ToUpper(hex.EncodeToString(tx.Hash(bz))), Code: cres.Code, Codespace: cres.Codespace, Log: cres.Log, Stage: "check"}, nil
 }
 
 // WaitCommitted waits (up to the commit timeout) until the transaction with
