@@ -115,14 +115,11 @@ func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.Respon
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	start := a.clock()
-	var ids, auth store.Reader
-	version := a.ms.LastCommit().Version
-	if version == 0 {
-		ids, auth = a.ms.Working(identity.StoreName), a.ms.Working(AuthStore)
-	} else {
-		ids, _, _ = a.ms.Reader(identity.StoreName, 0)
-		auth, _, _ = a.ms.Reader(AuthStore, 0)
-	}
+	// The last committed state (the working state before block 1), read
+	// through the working trees' node cache: CheckTx holds mu, so no block
+	// is being executed meanwhile.
+	ids, version := a.ms.OwnReader(identity.StoreName)
+	auth, _ := a.ms.OwnReader(AuthStore)
 	var ad *admitted
 	d, err := a.check.decode(a, req.Tx)
 	if err == nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/medchain/medchain/x/identity"
 	"github.com/medchain/medchain/x/org"
 	"github.com/medchain/medchain/x/records"
+	"github.com/medchain/medchain/x/supply"
 )
 
 // AuthStore holds per-signer sequences and the app parameters.
@@ -59,6 +60,7 @@ type App struct {
 	Org      *org.Module
 	Consent  *consent.Module
 	Records  *records.Module
+	Supply   *supply.Module
 
 	modules []module.Module           // wiring order (genesis order)
 	names   []string                  // store names, sorted (MultiStore.Names)
@@ -116,7 +118,8 @@ func New(db dbm.DB, opts Options) (*App, error) {
 	a.Org = org.New(a.Identity.Keeper)
 	a.Consent = consent.New(a.Identity.Keeper, a.Org.Keeper)
 	a.Records = records.New(a.Identity.Keeper, a.Org.Keeper, a.Consent.Keeper)
-	a.modules = []module.Module{a.Identity, a.Org, a.Consent, a.Records}
+	a.Supply = supply.New(a.Org.Keeper)
+	a.modules = []module.Module{a.Identity, a.Org, a.Consent, a.Records, a.Supply}
 
 	names := []string{AuthStore}
 	for _, m := range a.modules {

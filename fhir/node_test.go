@@ -20,6 +20,7 @@ import (
 	"github.com/medchain/medchain/client"
 	"github.com/medchain/medchain/crypto/keyring"
 	"github.com/medchain/medchain/fhir"
+	"github.com/medchain/medchain/node"
 	"github.com/medchain/medchain/testutil/nodetest"
 	"github.com/medchain/medchain/x/identity"
 	"github.com/medchain/medchain/x/org"
@@ -791,7 +792,10 @@ func TestFHIR(t *testing.T) {
 		canaries = append(canaries, syntheaCanaries(t)...)
 		time.Sleep(1500 * time.Millisecond) // a few more blocks, flushed logs
 		home := e.dev.Home
-		vaultDir := filepath.Join(home, "vault")
+		vaultDir := node.VaultDir(home)
+		if blobs, _ := filepath.Glob(filepath.Join(vaultDir, "records", "*")); len(blobs) == 0 {
+			t.Fatalf("control: no records under the vault directory %s; the vault is not where the test looks", vaultDir)
+		}
 		found := grepTree(t, home, canaries, func(p string) bool {
 			return strings.HasPrefix(p, vaultDir) || strings.HasPrefix(p, filepath.Join(home, "keyring"))
 		})

@@ -46,9 +46,6 @@ type Config struct {
 	Logger  log.Logger
 	// Now is the clock (token checks, consent pre-filtering); default time.Now.
 	Now func() time.Time
-	// WriteParallelism bounds concurrent record writes of one transaction
-	// Bundle (default 128).
-	WriteParallelism int
 }
 
 // Handler serves the FHIR API.
@@ -68,9 +65,6 @@ func New(cfg Config) (*Handler, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
-	}
-	if cfg.WriteParallelism <= 0 {
-		cfg.WriteParallelism = 128
 	}
 	if _, err := defaultValidator.get(); err != nil {
 		return nil, fmt.Errorf("fhir: validator: %w", err)

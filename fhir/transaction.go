@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 
 	"github.com/medchain/medchain/vault"
 )
@@ -22,7 +21,6 @@ type txEntry struct {
 	assign             string // the id a POST gets, fixed before references are rewritten
 	pw                 *pendingWrite
 	stored             *vault.Stored
-	err                error
 }
 
 // entryError places err at entry i of the Bundle.
@@ -47,10 +45,11 @@ func entryError(i int, err error) error {
 // transaction processes a transaction Bundle: every entry (POST or PUT of
 // a patient record) is validated, its references to other entries
 // (fullUrl, e.g. urn:uuid) rewritten to the ids the server assigns, and
-// authorised; only when all pass are they written. The chain has no
-// multi-record anchor, so a failure while writing (rare: the chain or the
-// vault failing) can leave the entries written before it; the response
-// says how many.
+// authorised; only when all pass are they written, with their anchors
+// batched into chain transactions of vault.MaxAnchorsPerTx. A transaction
+// of at most that many entries is anchored all or nothing; a larger one
+// that fails while writing (rare: the chain or the vault failing) can
+// leave some entries written, and the response says how many.
 func (h *Handler) transaction(w http.ResponseWriter, r *http.Request, c *caller) error {
 	bz, err := readBody(r)
 	if err != nil {
@@ -137,38 +136,41 @@ func (h *Handler) transaction(w http.ResponseWriter, r *http.Request, c *caller)
 			pending[pw.recordID] = pw.patient
 		}
 	}
-	// Write.
+	// Write: every entry encrypted and stored, then anchored together
+	// (vault.MaxAnchorsPerTx anchors to a chain transaction).
 	ctx, cancel := writeContext(r)
 	defer cancel()
-	sem := make(chan struct{}, h.cfg.WriteParallelism)
-	var wg sync.WaitGroup
-	for _, te := range entries {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			te.stored, te.err = h.commit(ctx, c, te.pw)
-		}()
-	}
-	wg.Wait()
-	written, firstErr, firstAt := 0, error(nil), -1
+	writes := make([]vault.Write, len(entries))
 	for i, te := range entries {
-		if te.err == nil {
-			written++
-		} else if firstErr == nil {
-			firstErr, firstAt = te.err, i
-		}
+		writes[i] = h.vaultWrite(c, te.pw)
 	}
-	if firstErr != nil {
-		err := entryError(firstAt, firstErr)
+	stored, err := h.cfg.Vault.PutBatch(ctx, writes)
+	if err != nil {
+		written := 0
+		for i, te := range entries {
+			if te.stored = stored[i]; te.stored != nil {
+				written++
+			}
+		}
+		firstAt := 0
+		var be *vault.BatchError
+		if errors.As(err, &be) {
+			firstAt, err = be.Index, be.Err
+		}
+		err := entryError(firstAt, vaultError(err))
 		var fe *Error
 		if !errors.As(err, &fe) {
-			h.cfg.Logger.Error("FHIR transaction write failed", "entry", firstAt, "err", firstErr.Error())
+			h.cfg.Logger.Error("FHIR transaction write failed", "entry", firstAt, "err", err.Error())
 			fe = errorf(http.StatusInternalServerError, "exception", "writing entry %d failed; see the node log", firstAt)
 		}
-		fe.Issues = append(fe.Issues, Issue{Severity: "warning", Code: "incomplete",
-			Diagnostic: fmt.Sprintf("%d of %d entries were written before the failure and remain stored", written, len(entries))})
+		if written > 0 {
+			fe.Issues = append(fe.Issues, Issue{Severity: "warning", Code: "incomplete",
+				Diagnostic: fmt.Sprintf("%d of %d entries were written before the failure and remain stored", written, len(entries))})
+		}
 		return fe
+	}
+	for i, te := range entries {
+		te.stored = stored[i]
 	}
 	base := baseURL(r)
 	full := preferReturn(r, "minimal") == "representation"

@@ -171,11 +171,16 @@ func stripServerMeta(res map[string]any) {
 	}
 }
 
+// vaultWrite is what the vault stores for a prepared write.
+func (h *Handler) vaultWrite(c *caller, pw *pendingWrite) vault.Write {
+	return vault.Write{
+		Author: c.DID, Patient: pw.patient, ResourceType: pw.typ, Category: pw.category, ID: pw.recordID, Resource: encodeJSON(pw.res),
+	}
+}
+
 // commit stores and anchors a prepared write.
 func (h *Handler) commit(ctx context.Context, c *caller, pw *pendingWrite) (*vault.Stored, error) {
-	st, err := h.cfg.Vault.Put(ctx, vault.Write{
-		Author: c.DID, Patient: pw.patient, ResourceType: pw.typ, Category: pw.category, ID: pw.recordID, Resource: encodeJSON(pw.res),
-	})
+	st, err := h.cfg.Vault.Put(ctx, h.vaultWrite(c, pw))
 	if err != nil {
 		return nil, vaultError(err)
 	}

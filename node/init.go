@@ -67,7 +67,7 @@ func DefaultCometConfig(home string) *cmtcfg.Config {
 	c.Consensus.CreateEmptyBlocks = true
 	c.Consensus.CreateEmptyBlocksInterval = 1 * time.Second
 	c.Mempool.Size = 10000
-	c.Mempool.MaxTxBytes = app.DefaultParams().MaxTxBytes
+	c.Mempool.MaxTxBytes = DevMaxTxBytes // the app's own limit (a genesis parameter) decides
 	c.TxIndex.Indexer = "kv"
 	c.Instrumentation.Prometheus = false
 	c.Instrumentation.PrometheusListenAddr = "127.0.0.1:26660"
@@ -117,10 +117,26 @@ func InitDev(home string, o InitOptions) (*cmttypes.GenesisDoc, error) {
 	if err != nil {
 		return nil, err
 	}
-	doc, err := buildGenesis(o.ChainID, o.Now, []founder{{
+	founders := []founder{{
 		OrgID: o.OrgID, OrgName: o.OrgName, OrgType: "hospital", Admin: admin, Vault: vault,
 		ValKey: pv.Key.PubKey, Power: 10, Moniker: o.Moniker,
-	}})
+	}}
+	// The supply-chain demo organizations (issue 5): members without
+	// validators, each with its admin key in the keyring.
+	for _, d := range DevSupplyOrgs {
+		k, err := newAdmin(kr, d.Key)
+		if err != nil {
+			return nil, err
+		}
+		// The node's vault identity holds the vault role here too, so that
+		// the node's EPCIS capture API can sign for these organizations'
+		// members (see node/supply.go).
+		founders = append(founders, founder{OrgID: d.OrgID, OrgName: d.Name, OrgType: d.Type, Admin: k,
+			GS1Prefixes: d.GS1Prefixes, PartyGLN: d.PartyGLN, LocationGLNs: []string{d.LocationGLN}, SharedVault: vault})
+	}
+	params := app.DefaultParams()
+	params.MaxTxBytes = DevMaxTxBytes
+	doc, err := buildGenesisWith(o.ChainID, o.Now, founders, params)
 	if err != nil {
 		return nil, err
 	}
@@ -144,8 +160,39 @@ func newAdmin(kr *keyring.Keyring, name string) (*keyring.Key, error) {
 	return admin, nil
 }
 
+// DevSupplyOrg is one supply-chain organization of the development chain.
+type DevSupplyOrg struct {
+	Key, OrgID, Name, Type string
+	GS1Prefixes            []string
+	PartyGLN, LocationGLN  string
+}
+
+// DevSupplyOrgs are created by InitDev besides the founding hospital: a
+// manufacturer owning the GS1 company prefixes of the GS1 standard
+// examples (0614141 and 4012345), a distributor, a pharmacy and a
+// regulator, each with a party GLN and a location GLN (valid check
+// digits; the manufacturer's under its prefix 0614141 — 0614141073467 is
+// urn:epc:id:sgln:0614141.07346.* of the EPCIS examples — the others
+// under GS1 example prefixes nobody on the chain owns).
+var DevSupplyOrgs = []DevSupplyOrg{
+	{Key: "manufacturer", OrgID: "dev-manufacturer", Name: "Development Manufacturer", Type: "manufacturer",
+		GS1Prefixes: []string{"0614141", "4012345"}, PartyGLN: "0614141000005", LocationGLN: "0614141073467"},
+	{Key: "distributor", OrgID: "dev-distributor", Name: "Development Distributor", Type: "distributor",
+		PartyGLN: "0012345000010", LocationGLN: "0012345000027"},
+	{Key: "pharmacy", OrgID: "dev-pharmacy", Name: "Development Pharmacy", Type: "pharmacy",
+		PartyGLN: "5012345000015", LocationGLN: "5012345000022"},
+	{Key: "regulator", OrgID: "dev-regulator", Name: "Development Regulator", Type: "regulator",
+		PartyGLN: "9521234000013", LocationGLN: "9521234000020"},
+}
+
+// DevMaxTxBytes is the development chain's transaction size limit: 1 MiB,
+// so that a packaging line can commission 10,000 serials in one EPCIS
+// event (about 45 bytes each on the wire). See x/supply/README.md.
+const DevMaxTxBytes = 1 << 20
+
 // founder is one founding organization of a new chain: its admin (an
-// identity in the genesis) and the one validator it runs.
+// identity in the genesis) and the one validator it runs (none when
+// ValKey is nil).
 type founder struct {
 	OrgID, OrgName, OrgType string
 	Admin                   *keyring.Key
@@ -153,12 +200,24 @@ type founder struct {
 	ValKey                  cmtcrypto.PubKey
 	Power                   int64
 	Moniker                 string
+	// SharedVault, optional, is another founder's vault identity (already
+	// in the genesis) that also holds the vault role in this organization.
+	SharedVault *keyring.Key
+	// GS1 data (supply chain), optional.
+	GS1Prefixes  []string
+	PartyGLN     string
+	LocationGLNs []string
 }
 
 // buildGenesis returns the genesis of a chain founded by fs: every admin's
 // identity, every organization with its admin and validator, and the
 // matching CometBFT validator set.
 func buildGenesis(chainID string, now time.Time, fs []founder) (*cmttypes.GenesisDoc, error) {
+	return buildGenesisWith(chainID, now, fs, app.DefaultParams())
+}
+
+// buildGenesisWith is buildGenesis with the given app parameters.
+func buildGenesisWith(chainID string, now time.Time, fs []founder, params app.Params) (*cmttypes.GenesisDoc, error) {
 	var ids identity.Genesis
 	var orgs org.Genesis
 	var vals []cmttypes.GenesisValidator
@@ -168,7 +227,10 @@ func buildGenesis(chainID string, now time.Time, fs []founder) (*cmttypes.Genesi
 		})
 		g := org.GenesisOrg{
 			ID: f.OrgID, Name: f.OrgName, Type: f.OrgType, Admins: []string{identity.DIDFromKey(f.Admin.SigningPublic())},
-			Validators: []org.Validator{{PubKey: f.ValKey.Bytes(), Power: f.Power}},
+			GS1Prefixes: f.GS1Prefixes, PartyGLN: f.PartyGLN, LocationGLNs: f.LocationGLNs,
+		}
+		if f.ValKey != nil {
+			g.Validators = []org.Validator{{PubKey: f.ValKey.Bytes(), Power: f.Power}}
 		}
 		if f.Vault != nil {
 			ids.Identities = append(ids.Identities, identity.GenesisIdentity{
@@ -176,10 +238,15 @@ func buildGenesis(chainID string, now time.Time, fs []founder) (*cmttypes.Genesi
 			})
 			g.Members = []org.GenesisMember{{DID: identity.DIDFromKey(f.Vault.SigningPublic()), Roles: []string{org.RoleVault}}}
 		}
+		if f.SharedVault != nil {
+			g.Members = append(g.Members, org.GenesisMember{DID: identity.DIDFromKey(f.SharedVault.SigningPublic()), Roles: []string{org.RoleVault}})
+		}
 		orgs.Orgs = append(orgs.Orgs, g)
-		vals = append(vals, cmttypes.GenesisValidator{Address: f.ValKey.Address(), PubKey: f.ValKey, Power: f.Power, Name: f.Moniker})
+		if f.ValKey != nil {
+			vals = append(vals, cmttypes.GenesisValidator{Address: f.ValKey.Address(), PubKey: f.ValKey, Power: f.Power, Name: f.Moniker})
+		}
 	}
-	gs := app.GenesisState{Params: app.DefaultParams(), Modules: map[string]json.RawMessage{}}
+	gs := app.GenesisState{Params: params, Modules: map[string]json.RawMessage{}}
 	gs.Modules[identity.StoreName] = mustJSON(ids)
 	gs.Modules[org.StoreName] = mustJSON(orgs)
 	doc := &cmttypes.GenesisDoc{

@@ -164,7 +164,8 @@ func oncePassphrase(fn keyring.PassphraseFunc) keyring.PassphraseFunc {
 // node's service identity "vault", as InitDev makes) is in that home's
 // keyring and which runs that node's validator with power 10; one
 // shared genesis; distinct ports on one host; full-mesh persistent peers;
-// and dir/testnet.json. It refuses a directory that already holds a
+// every other organization's API URL as a vault peer (Settings.Peers, for
+// node-to-node release of records); and dir/testnet.json. It refuses a directory that already holds a
 // testnet or any of the node homes.
 func InitTestnet(dir string, o TestnetOptions) (*Testnet, error) {
 	if o.Validators < 1 || o.Validators > 200 {
@@ -257,9 +258,19 @@ func InitTestnet(dir string, o TestnetOptions) (*Testnet, error) {
 			}
 			peers = append(peers, tn.Nodes[j].NodeID+"@"+addr)
 		}
-		var tune func(*cmtcfg.Config, *Settings)
-		if o.Tune != nil {
-			tune = func(c *cmtcfg.Config, s *Settings) { o.Tune(i, c, s) }
+		// Every vault knows where the other organizations' vaults are
+		// (node-to-node release of the records they hold).
+		vaultPeers := map[string]string{}
+		for j := range n {
+			if j != i {
+				vaultPeers[tn.Nodes[j].OrgID] = tn.Nodes[j].APIURL
+			}
+		}
+		tune := func(c *cmtcfg.Config, s *Settings) {
+			s.Peers = vaultPeers
+			if o.Tune != nil {
+				o.Tune(i, c, s)
+			}
 		}
 		if err := writeTestnetHome(nd, peers, doc, tune); err != nil {
 			return nil, err

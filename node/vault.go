@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
 	"time"
 
 	"github.com/cometbft/cometbft/libs/log"
@@ -16,6 +18,12 @@ import (
 	"github.com/medchain/medchain/vault/blob/fs"
 	"github.com/medchain/medchain/x/org"
 )
+
+// VaultHaltEnv names a test-only environment variable: set to k, the
+// node's vault stops its erasure sweep after deleting k blobs, before any
+// receipt (vault.Config.HaltAfterShreds), so that a test can crash the node
+// mid-erasure.
+const VaultHaltEnv = "MEDCHAIN_TEST_VAULT_HALT_AFTER_SHREDS"
 
 // chainReader adapts the app's multistore to vault.Chain.
 type chainReader struct{ a *app.App }
@@ -59,8 +67,18 @@ func startVault(ctx context.Context, home string, a *app.App, srv *api.Server, s
 		if a.Store().LastCommit().Version > 0 {
 			r, _, err := a.Store().Reader(org.StoreName, 0)
 			if err == nil {
+				// On a development chain the one node's service identity is
+				// also the vault of the supply-chain demo organizations
+				// (which run no validator); its records belong to the
+				// organization that runs validators.
 				for _, m := range a.Org.Keeper.Memberships(r, key.DID) {
-					if m.HasRole(org.RoleVault) {
+					if !m.HasRole(org.RoleVault) {
+						continue
+					}
+					if orgID == "" {
+						orgID = m.Org
+					}
+					if o, err := a.Org.Keeper.Org(r, m.Org); err == nil && len(o.Validators) > 0 {
 						orgID = m.Org
 						break
 					}
@@ -81,9 +99,16 @@ func startVault(ctx context.Context, home string, a *app.App, srv *api.Server, s
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+	halt := 0
+	if v := os.Getenv(VaultHaltEnv); v != "" {
+		if halt, err = strconv.Atoi(v); err != nil || halt < 1 {
+			return nil, fmt.Errorf("%s=%q: want a positive number of blobs", VaultHaltEnv, v)
+		}
+		logger.Info("test hook: the vault halts erasure after deleting some blobs", "env", VaultHaltEnv, "blobs", halt)
+	}
 	svc, err := vault.New(vault.Config{
 		ChainID: a.ChainID(), Org: orgID, Key: key, Chain: chainReader{a}, Tx: srv, Blobs: blobs,
-		Peers: s.Peers, Logger: logger,
+		Peers: s.Peers, Logger: logger, HaltAfterShreds: halt,
 	})
 	if err != nil {
 		return nil, err

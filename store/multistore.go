@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"sync"
 
@@ -34,6 +35,13 @@ type CommitID struct {
 // ten thousand keys.
 const nodeCacheSize = 200_000
 
+// flushThreshold is the size at which a tree's pending node writes are
+// written to the database during SaveVersion (IAVL's default is 100 KB): a
+// block of a thousand transactions writes a few MB of nodes per store, and
+// each write of a batch costs a journal write and a memtable insert pass.
+// The batch buffer is allocated at this size after every write.
+const flushThreshold = 1 << 20
+
 // ErrVersionUnavailable is returned for reads of a height that was never
 // committed or has been pruned.
 var ErrVersionUnavailable = errors.New("state at that height is not available")
@@ -46,11 +54,17 @@ var ErrVersionUnavailable = errors.New("state at that height is not available")
 //
 // The working (uncommitted) trees are for the single goroutine running the
 // state machine; Reader and Prove on committed versions are safe to call
-// concurrently with it.
+// concurrently with it (they read through separate trees, see readers).
 type MultiStore struct {
 	db    dbm.DB
 	names []string // sorted
 	trees []*iavl.MutableTree
+	// readers open committed versions for Reader and Prove. They are
+	// second trees over the same databases, never written, so that their
+	// decoded nodes are never shared with the working trees: IAVL's
+	// copy-on-write (Node.clone) writes to the persisted nodes it copies,
+	// which raced with concurrent reads of the same node objects.
+	readers []*iavl.MutableTree
 
 	mu   sync.RWMutex // guards last and latest
 	last CommitID
@@ -59,6 +73,16 @@ type MultiStore struct {
 	// version all the time, and GetImmutable reads the root from the
 	// database on every call.
 	latest []*iavl.ImmutableTree
+
+	// filters hold, per store, the keys present at version filterFrom (the
+	// version opened) and every key set since: reads of absent keys in the
+	// working state and in versions >= filterFrom skip the tree walk.
+	filters    []*keyFilter
+	filterFrom int64
+	// own caches the latest committed trees opened on the working trees
+	// (for OwnReader); used only by the state machine's goroutine.
+	own        []*iavl.ImmutableTree
+	ownVersion int64
 }
 
 // Open loads (or creates) the stores named in names from db at the last
@@ -83,7 +107,7 @@ func Open(db dbm.DB, names []string) (*MultiStore, error) {
 	}
 	for _, name := range names {
 		pdb := dbm.NewPrefixDB(db, []byte("t/"+name+"/"))
-		t := iavl.NewMutableTree(iavldb.NewWrapper(pdb), nodeCacheSize, true, iavl.NewNopLogger())
+		t := iavl.NewMutableTree(iavldb.NewWrapper(pdb), nodeCacheSize, true, iavl.NewNopLogger(), iavl.FlushThresholdOption(flushThreshold))
 		if latest > 0 {
 			if err := t.LoadVersionForOverwriting(latest); err != nil {
 				return nil, fmt.Errorf("store %q: load version %d: %w", name, latest, err)
@@ -92,8 +116,12 @@ func Open(db dbm.DB, names []string) (*MultiStore, error) {
 			return nil, fmt.Errorf("store %q: load: %w", name, err)
 		}
 		m.trees = append(m.trees, t)
+		m.readers = append(m.readers, iavl.NewMutableTree(iavldb.NewWrapper(pdb), nodeCacheSize, true, iavl.NewNopLogger()))
 	}
 	m.last = CommitID{Version: latest}
+	if err := m.buildFilters(latest); err != nil {
+		return nil, err
+	}
 	if latest > 0 {
 		m.last.Hash = m.hash(false)
 		if err := m.checkStoredHash(latest); err != nil {
@@ -101,6 +129,26 @@ func Open(db dbm.DB, names []string) (*MultiStore, error) {
 		}
 	}
 	return m, nil
+}
+
+// buildFilters fills the key filters from the trees at version (the one
+// just loaded).
+func (m *MultiStore) buildFilters(version int64) error {
+	seed := maphash.MakeSeed()
+	m.filterFrom = version
+	m.own = make([]*iavl.ImmutableTree, len(m.trees))
+	for i, t := range m.trees {
+		f := &keyFilter{seed: seed}
+		var hashes []uint64
+		if _, err := t.Iterate(func(key, _ []byte) bool {
+			hashes = append(hashes, f.hash(key))
+			return false
+		}); err != nil {
+			return fmt.Errorf("store %q: read keys: %w", m.names[i], err)
+		}
+		m.filters = append(m.filters, newKeyFilter(seed, hashes))
+	}
+	return nil
 }
 
 func hashKey(v int64) []byte { return binary.BigEndian.AppendUint64([]byte("m/hash/"), uint64(v)) }
@@ -147,7 +195,10 @@ func (m *MultiStore) index(name string) int {
 
 // Working returns the uncommitted state of the named store. It panics on an
 // unknown name (a wiring error).
-func (m *MultiStore) Working(name string) KV { return &treeKV{t: m.trees[m.index(name)]} }
+func (m *MultiStore) Working(name string) KV {
+	i := m.index(name)
+	return &treeKV{t: m.trees[i], f: m.filters[i]}
+}
 
 // WorkingHash returns the app hash the working state would commit to.
 func (m *MultiStore) WorkingHash() []byte { return m.hash(true) }
@@ -218,7 +269,7 @@ func (m *MultiStore) immutable(name string, version int64) (*iavl.ImmutableTree,
 	if version == last && cached != nil {
 		return cached, version, nil
 	}
-	t, err := m.trees[i].GetImmutable(version)
+	t, err := m.readers[i].GetImmutable(version)
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: height %d: %v", ErrVersionUnavailable, version, err)
 	}
@@ -239,7 +290,43 @@ func (m *MultiStore) Reader(name string, version int64) (Reader, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	return &immutableKV{t: t}, v, nil
+	return &immutableKV{t: t, f: m.filterAt(name, v)}, v, nil
+}
+
+// filterAt returns the key filter of the named store if it is exact for
+// version v, else nil.
+func (m *MultiStore) filterAt(name string, v int64) *keyFilter {
+	if v < m.filterFrom {
+		return nil
+	}
+	return m.filters[m.index(name)]
+}
+
+// OwnReader returns a read-only view of the named store at the latest
+// committed version, and that version, read through the working trees'
+// own node cache (Reader reads through separate trees, which is what
+// concurrent readers need). Only the goroutine that drives the working
+// state may call it, between its writes: it is for CheckTx, which the app
+// serialises with FinalizeBlock and Commit. Before the first commit it
+// returns the working state and version 0.
+func (m *MultiStore) OwnReader(name string) (Reader, int64) {
+	i := m.index(name)
+	v := m.LastCommit().Version
+	if v == 0 {
+		return m.Working(name), 0
+	}
+	if m.ownVersion != v {
+		clear(m.own)
+		m.ownVersion = v
+	}
+	if m.own[i] == nil {
+		t, err := m.trees[i].GetImmutable(v)
+		if err != nil {
+			panic(&DBFailure{fmt.Errorf("store %q: open committed version %d: %w", name, v, err)})
+		}
+		m.own[i] = t
+	}
+	return &immutableKV{t: m.own[i], f: m.filters[i]}, v
 }
 
 // Prove returns the value at key in the named store at version (0: latest)
@@ -258,8 +345,8 @@ func (m *MultiStore) Prove(name string, key []byte, version int64) (value []byte
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("store %q: proof: %w", name, err)
 	}
-	roots := make([][]byte, len(m.trees))
-	for i, tr := range m.trees {
+	roots := make([][]byte, len(m.readers))
+	for i, tr := range m.readers {
 		it, err := tr.GetImmutable(v)
 		if err != nil {
 			return nil, nil, 0, fmt.Errorf("%w: height %d: %v", ErrVersionUnavailable, v, err)
@@ -275,7 +362,10 @@ func (m *MultiStore) Prove(name string, key []byte, version int64) (value []byte
 }
 
 // treeKV adapts a working IAVL tree to KV.
-type treeKV struct{ t *iavl.MutableTree }
+type treeKV struct {
+	t *iavl.MutableTree
+	f *keyFilter
+}
 
 // DBFailure is the panic value of a KV whose database failed. It must stop
 // the node: unlike a bad transaction, it is not the same on every node.
@@ -290,10 +380,18 @@ func must[T any](v T, err error) T {
 	return v
 }
 
-func (s *treeKV) Get(key []byte) []byte { return must(s.t.Get(key)) }
-func (s *treeKV) Has(key []byte) bool   { return s.Get(key) != nil }
-func (s *treeKV) Set(key, value []byte) { must(s.t.Set(key, value)) }
-func (s *treeKV) Delete(key []byte)     { must2(s.t.Remove(key)) }
+func (s *treeKV) Get(key []byte) []byte {
+	if !s.f.mayContain(key) {
+		return nil
+	}
+	return must(s.t.Get(key))
+}
+func (s *treeKV) Has(key []byte) bool { return s.Get(key) != nil }
+func (s *treeKV) Set(key, value []byte) {
+	s.f.add(key)
+	must(s.t.Set(key, value))
+}
+func (s *treeKV) Delete(key []byte) { must2(s.t.Remove(key)) }
 func (s *treeKV) Iterator(start, end []byte) Iterator {
 	return must(s.t.Iterator(start, end, true))
 }
@@ -307,11 +405,20 @@ func must2[A, B any](_ A, _ B, err error) {
 	}
 }
 
-// immutableKV adapts a committed IAVL version to Reader.
-type immutableKV struct{ t *iavl.ImmutableTree }
+// immutableKV adapts a committed IAVL version to Reader. f, if set, is a
+// key filter exact for that version.
+type immutableKV struct {
+	t *iavl.ImmutableTree
+	f *keyFilter
+}
 
-func (s *immutableKV) Get(key []byte) []byte { return must(s.t.Get(key)) }
-func (s *immutableKV) Has(key []byte) bool   { return s.Get(key) != nil }
+func (s *immutableKV) Get(key []byte) []byte {
+	if s.f != nil && !s.f.mayContain(key) {
+		return nil
+	}
+	return must(s.t.Get(key))
+}
+func (s *immutableKV) Has(key []byte) bool { return s.Get(key) != nil }
 func (s *immutableKV) Iterator(start, end []byte) Iterator {
 	return must(s.t.Iterator(start, end, true))
 }

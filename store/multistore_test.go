@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -275,5 +276,80 @@ func TestOpenRefusesTamperedTree(t *testing.T) {
 	defer db.Close()
 	if _, err := store.Open(db, storeNames); err == nil || !strings.Contains(err.Error(), "corrupt") {
 		t.Fatalf("Open of a tampered database: got %v, want an error mentioning \"corrupt\"", err)
+	}
+}
+
+// TestKeyFilterExactReads checks that the key filters in front of the trees
+// never change an answer: absent keys read as absent, every key written
+// (and every key of the state a reopened store loads) reads back, deleted
+// keys stay absent, and versions older than the opening version, which the
+// filters do not cover, still read their own keys.
+func TestKeyFilterExactReads(t *testing.T) {
+	dir := t.TempDir()
+	ms, db := openLevel(t, dir)
+	ids := fill(t, ms) // alice v2, bob b1 in identity; hospital deleted from org at height 3
+	for i := range 500 {
+		ms.Working("auth").Set(fmt.Appendf(nil, "seq/%d", i), []byte{byte(i) | 1})
+	}
+	mustCommit(t, ms)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	ms, db = openLevel(t, dir)
+	defer db.Close()
+	latest, _, err := ms.Reader("auth", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, v := ms.OwnReader("auth")
+	if v != 4 {
+		t.Fatalf("OwnReader version %d, want 4", v)
+	}
+	for i := range 500 {
+		k := fmt.Appendf(nil, "seq/%d", i)
+		for name, r := range map[string]store.Reader{"Reader": latest, "OwnReader": own, "Working": ms.Working("auth")} {
+			if got := r.Get(k); !bytes.Equal(got, []byte{byte(i) | 1}) {
+				t.Fatalf("%s: %s after reopen = %x", name, k, got)
+			}
+		}
+		if latest.Get(fmt.Appendf(nil, "nope/%d", i)) != nil {
+			t.Fatalf("absent key nope/%d read a value", i)
+		}
+	}
+	if got := ms.Working("identity").Get([]byte("bob")); string(got) != "b1" {
+		t.Fatalf("bob = %q after reopen", got)
+	}
+	// hospital was deleted at height 3, before this opening: the filter does
+	// not hold it, and height 2 must still find it.
+	old, _, err := ms.Reader("org", ids[2].Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := old.Get([]byte("hospital")); string(got) != "h1" {
+		t.Fatalf("hospital at height 2 = %q, want h1", got)
+	}
+	if r, _, _ := ms.Reader("org", 0); r.Get([]byte("hospital")) != nil {
+		t.Fatal("hospital present at the latest height")
+	}
+
+	// A key set now reads in the working state at once, in OwnReader only
+	// once committed, and a deleted one is absent again.
+	w := ms.Working("identity")
+	w.Set([]byte("carol"), []byte("c1"))
+	if got := w.Get([]byte("carol")); string(got) != "c1" {
+		t.Fatalf("working carol = %q", got)
+	}
+	if r, _ := ms.OwnReader("identity"); r.Get([]byte("carol")) != nil {
+		t.Fatal("OwnReader sees an uncommitted write")
+	}
+	mustCommit(t, ms)
+	if r, _ := ms.OwnReader("identity"); string(r.Get([]byte("carol"))) != "c1" {
+		t.Fatal("OwnReader does not see the committed write")
+	}
+	w.Delete([]byte("carol"))
+	mustCommit(t, ms)
+	if r, _ := ms.OwnReader("identity"); r.Get([]byte("carol")) != nil {
+		t.Fatal("OwnReader still sees a deleted key")
 	}
 }

@@ -145,6 +145,9 @@ type Config struct {
 	OrgTypes []string
 	// Modules are further genesis sections by module name (e.g. "records").
 	Modules map[string]json.RawMessage
+	// OrgGenesis, if set, adjusts the org section before it is encoded
+	// (e.g. to give organizations GS1 company prefixes and GLNs).
+	OrgGenesis func(*org.Genesis)
 }
 
 // Genesis returns the app_state JSON of cfg and its organizations.
@@ -179,6 +182,9 @@ func Genesis(cfg Config) ([]byte, []*Org) {
 	}
 	for _, s := range cfg.Identities {
 		ids.Identities = append(ids.Identities, genesisIdentity(s))
+	}
+	if cfg.OrgGenesis != nil {
+		cfg.OrgGenesis(&og)
 	}
 	gs := app.GenesisState{Params: cfg.Params, Modules: map[string]json.RawMessage{
 		identity.StoreName: mustJSON(ids),

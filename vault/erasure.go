@@ -75,11 +75,29 @@ func (s *Service) shred(ctx context.Context, id string) error {
 		return err
 	}
 	for _, k := range keys {
+		if err := s.haltHook(ctx); err != nil {
+			return err
+		}
 		if err := s.cfg.Blobs.Delete(ctx, k); err != nil {
 			return err
 		}
+		s.shredded.Add(1)
 	}
 	return nil
+}
+
+// haltHook implements Config.HaltAfterShreds: once that many blobs were
+// shredded, it logs once and blocks until ctx ends.
+func (s *Service) haltHook(ctx context.Context) error {
+	n := s.cfg.HaltAfterShreds
+	if n <= 0 || s.shredded.Load() < int64(n) {
+		return nil
+	}
+	s.haltOnce.Do(func() {
+		s.cfg.Logger.Info("vault erasure halted by the test hook", "shredded", n)
+	})
+	<-ctx.Done()
+	return ctx.Err()
 }
 
 // SweepOrphans deletes blobs that no anchor accounts for, once they have

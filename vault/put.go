@@ -10,9 +10,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/medchain/medchain/api/types"
+	"github.com/medchain/medchain/module"
+	"github.com/medchain/medchain/vault/blob"
 	"github.com/medchain/medchain/vault/envelope"
 	"github.com/medchain/medchain/x/identity"
 	"github.com/medchain/medchain/x/records"
@@ -95,10 +100,158 @@ func (s *Service) recipients(patient string) ([]envelope.Recipient, error) {
 	}, nil
 }
 
+// MaxAnchorsPerTx is how many anchors PutBatch puts in one transaction
+// (the chain's defaults admit 64 messages and 64 KiB per transaction; an
+// anchor takes about 300 bytes).
+const MaxAnchorsPerTx = 32
+
+// BatchError is PutBatch's failure: the first failed write (by index) and
+// why.
+type BatchError struct {
+	Index int
+	Err   error
+}
+
+func (e *BatchError) Error() string { return fmt.Sprintf("write %d of the batch: %v", e.Index, e.Err) }
+func (e *BatchError) Unwrap() error { return e.Err }
+
+// sealed is a record version encrypted and written to the blob store,
+// ready to anchor.
+type sealed struct {
+	key  string
+	blob []byte // the envelope, until stored
+	msg  *records.MsgAnchor
+}
+
 // Put encrypts and stores a record version, then anchors it on chain. The
 // blob is written first: a crash before the anchor commits leaves an orphan
 // blob (collected later), never an anchor without its blob.
 func (s *Service) Put(ctx context.Context, w Write) (*Stored, error) {
+	out, err := s.PutBatch(ctx, []Write{w})
+	if be := (*BatchError)(nil); errors.As(err, &be) {
+		return nil, be.Err
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out[0], nil
+}
+
+// PutBatch stores and anchors several record versions: all are encrypted
+// and written to the blob store first (in parallel; the vault is off
+// chain), then anchored MaxAnchorsPerTx to a transaction, the
+// transactions submitted together. A transaction is atomic, so a batch of
+// at most MaxAnchorsPerTx writes is anchored entirely or not at all; a
+// larger one can fail part-way, and out holds a Stored for every write
+// that was anchored (nil for the others). Blobs whose anchors did not
+// commit are deleted (or, after a crash, collected as orphans). A write
+// naming a record id another write of the batch names is refused.
+func (s *Service) PutBatch(ctx context.Context, ws []Write) (out []*Stored, err error) {
+	out = make([]*Stored, len(ws))
+	byID := map[string]int{}
+	for i, w := range ws {
+		if w.ID == "" {
+			continue
+		}
+		if j, dup := byID[w.ID]; dup {
+			return out, &BatchError{i, fmt.Errorf("%w: record %s is also write %d of the batch", ErrInvalid, w.ID, j)}
+		}
+		byID[w.ID] = i
+	}
+	// Encrypt, in parallel, then store: one blob at a time for a single
+	// write, together (one durable sync for all) where the store can.
+	prepared := make([]*sealed, len(ws))
+	errs := make([]error, len(ws))
+	rc := &recipientCache{s: s, m: map[string]recipientsOrErr{}}
+	parallel(len(ws), runtime.GOMAXPROCS(0), func(i int) {
+		prepared[i], errs[i] = s.seal(ws[i], rc)
+	})
+	for i, e := range errs {
+		if e != nil {
+			return out, &BatchError{i, e}
+		}
+	}
+	if bp, ok := s.cfg.Blobs.(blob.BatchPutter); ok && len(prepared) > 1 {
+		keys := make([]string, len(prepared))
+		data := make([][]byte, len(prepared))
+		for i, p := range prepared {
+			keys[i], data[i] = p.key, p.blob
+		}
+		if err := bp.PutMany(ctx, keys, data); err != nil {
+			s.dropBlobs(ctx, prepared)
+			return out, &BatchError{0, fmt.Errorf("vault: store blobs: %w", err)}
+		}
+	} else {
+		parallel(len(prepared), 16, func(i int) {
+			if err := s.cfg.Blobs.Put(ctx, prepared[i].key, prepared[i].blob); err != nil {
+				errs[i] = fmt.Errorf("vault: store blob: %w", err)
+			}
+		})
+		for i, e := range errs {
+			if e != nil {
+				s.dropBlobs(ctx, prepared)
+				return out, &BatchError{i, e}
+			}
+		}
+	}
+	for _, p := range prepared {
+		p.blob = nil
+	}
+	// Anchor, MaxAnchorsPerTx to a transaction, all submitted at once.
+	type chunk struct {
+		from, to int
+		res      *types.TxResult
+		err      error
+	}
+	var chunks []*chunk
+	for from := 0; from < len(ws); from += MaxAnchorsPerTx {
+		chunks = append(chunks, &chunk{from: from, to: min(from+MaxAnchorsPerTx, len(ws))})
+	}
+	parallel(len(chunks), len(chunks), func(k int) {
+		c := chunks[k]
+		msgs := make([]module.Msg, 0, c.to-c.from)
+		for _, p := range prepared[c.from:c.to] {
+			msgs = append(msgs, p.msg)
+		}
+		c.res, c.err = s.submit(ctx, msgs...)
+	})
+	var first *BatchError
+	for _, c := range chunks {
+		if c.err != nil {
+			// Not anchored: the blobs are orphans; remove them now if we can.
+			s.dropBlobs(ctx, prepared[c.from:c.to])
+			if first == nil || c.from < first.Index {
+				first = &BatchError{c.from, anchorError(c.err)}
+			}
+			continue
+		}
+		for i := c.from; i < c.to; i++ {
+			m := prepared[i].msg
+			st := &Stored{ID: m.ID, Version: m.Version, Height: c.res.Height, TxHash: c.res.Hash}
+			if a, err := s.Anchor(m.ID); err == nil {
+				st.Updated = a.Updated
+			}
+			out[i] = st
+		}
+	}
+	if first != nil {
+		return out, first
+	}
+	return out, nil
+}
+
+// dropBlobs deletes the blobs of writes that will not be anchored.
+func (s *Service) dropBlobs(ctx context.Context, ps []*sealed) {
+	for _, p := range ps {
+		if p != nil {
+			_ = s.cfg.Blobs.Delete(context.WithoutCancel(ctx), p.key)
+		}
+	}
+}
+
+// seal checks a write against committed state and encrypts it; it
+// returns the blob to store and the anchor to submit.
+func (s *Service) seal(w Write, rc *recipientCache) (*sealed, error) {
 	if !identity.ValidDID(w.Patient) || !identity.ValidDID(w.Author) {
 		return nil, fmt.Errorf("%w: patient and author must be DIDs", ErrInvalid)
 	}
@@ -117,7 +270,7 @@ func (s *Service) Put(ctx context.Context, w Write) (*Stored, error) {
 	if !records.ValidRecordID(w.ID) {
 		return nil, fmt.Errorf("%w: id %q is not a FHIR id", ErrInvalid, w.ID)
 	}
-	rcpts, err := s.recipients(w.Patient)
+	rcpts, err := rc.get(w.Patient)
 	if err != nil {
 		return nil, err
 	}
@@ -136,27 +289,54 @@ func (s *Service) Put(ctx context.Context, w Write) (*Stored, error) {
 	if err != nil {
 		return nil, err
 	}
-	key := blobKey(w.ID, version)
-	if err := s.cfg.Blobs.Put(ctx, key, bz); err != nil {
-		return nil, fmt.Errorf("vault: store blob: %w", err)
-	}
 	ch := sha256.Sum256(bz) // the whole stored blob: ciphertext and every wrapped key
 	commit := envelope.Commitment(salt, w.Resource)
-	res, err := s.submit(ctx, &records.MsgAnchor{
+	return &sealed{key: blobKey(w.ID, version), blob: bz, msg: &records.MsgAnchor{
 		ID: w.ID, Patient: w.Patient, Org: s.cfg.Org, ResourceType: w.ResourceType, Category: w.Category,
 		Version: version, CiphertextHash: ch[:], Commitment: commit[:], Author: w.Author,
-	})
-	if err != nil {
-		// Not anchored: the blob is an orphan; remove it now if we can.
-		_ = s.cfg.Blobs.Delete(context.WithoutCancel(ctx), key)
-		return nil, anchorError(err)
+	}}, nil
+}
+
+// recipientCache looks up each patient's recipients once per batch.
+type recipientCache struct {
+	s  *Service
+	mu sync.Mutex
+	m  map[string]recipientsOrErr
+}
+
+type recipientsOrErr struct {
+	r   []envelope.Recipient
+	err error
+}
+
+func (c *recipientCache) get(patient string) ([]envelope.Recipient, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v, ok := c.m[patient]; ok {
+		return v.r, v.err
 	}
-	a, err := s.Anchor(w.ID)
-	updated := time.Time{}
-	if err == nil {
-		updated = a.Updated
+	r, err := c.s.recipients(patient)
+	c.m[patient] = recipientsOrErr{r, err}
+	return r, err
+}
+
+// parallel runs f(i) for every i < n, at most k at once.
+func parallel(n, k int, f func(i int)) {
+	if n == 1 {
+		f(0)
+		return
 	}
-	return &Stored{ID: w.ID, Version: version, Height: res.Height, TxHash: res.Hash, Updated: updated}, nil
+	sem := make(chan struct{}, max(k, 1))
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			f(i)
+		}()
+	}
+	wg.Wait()
 }
 
 // ErrForbidden is returned when the chain refuses the writer.

@@ -10,11 +10,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/medchain/medchain/internal/wire"
+	"github.com/medchain/medchain/store"
 	"github.com/medchain/medchain/vault/envelope"
+	"github.com/medchain/medchain/x/consent"
 	"github.com/medchain/medchain/x/identity"
 	"github.com/medchain/medchain/x/org"
 	"github.com/medchain/medchain/x/records"
@@ -64,9 +67,8 @@ func (s *Service) fetchRemote(ctx context.Context, ev *records.AccessEvent, a *r
 	if !ok {
 		return nil, fmt.Errorf("%w: no address known for %q's vault (add it to peers in medchain.json)", ErrUnavailable, a.HolderOrg)
 	}
-	req := &ReleaseRequest{EventID: ev.ID, RecordID: a.ID, Version: a.Version, Vault: s.did,
-		KeyID: identity.SigningKeyID(s.did, s.cfg.Key.Generation), Timestamp: s.cfg.Now().Unix()}
-	req.Signature = ed25519.Sign(s.cfg.Key.SigningKey, req.signBytes(s.cfg.ChainID))
+	req := &ReleaseRequest{EventID: ev.ID, RecordID: a.ID, Version: a.Version}
+	req.Sign(s.cfg.ChainID, s.did, s.cfg.Key.Generation, s.cfg.Key.SigningKey, s.cfg.Now())
 	body, _ := json.Marshal(req)
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(base, "/")+ReleasePath, bytes.NewReader(body))
 	if err != nil {
@@ -104,6 +106,39 @@ func (s *Service) fetchRemote(ctx context.Context, ev *records.AccessEvent, a *r
 	}
 	env.Wrapped = append(env.Wrapped, rr.Wrapped)
 	return s.openEnvelope(env, a, rr.Wrapped.KeyID)
+}
+
+// revokedBasis reports the first consent named in ev's basis
+// ("consent:<id>") that committed state no longer holds active.
+func revokedBasis(ev *records.AccessEvent, s *Service) (uint64, bool) {
+	var cons store.Reader
+	for _, b := range strings.Split(ev.Basis, ",") {
+		idText, ok := strings.CutPrefix(b, "consent:")
+		if !ok {
+			continue
+		}
+		id, err := strconv.ParseUint(idText, 10, 64)
+		if err != nil {
+			return 0, true
+		}
+		if cons == nil {
+			if cons, _, err = s.reader(consent.StoreName); err != nil {
+				return id, true
+			}
+		}
+		c, err := consent.Keeper{}.Get(cons, id)
+		if err != nil || c.Status != consent.StatusActive {
+			return id, true
+		}
+	}
+	return 0, false
+}
+
+// Sign sets the request's timestamp, key id and signature as the
+// requesting vault (did, signing key generation gen) would.
+func (r *ReleaseRequest) Sign(chainID, did string, gen int, key ed25519.PrivateKey, now time.Time) {
+	r.Vault, r.KeyID, r.Timestamp = did, identity.SigningKeyID(did, gen), now.Unix()
+	r.Signature = ed25519.Sign(key, r.signBytes(chainID))
 }
 
 // releaseError is a refusal with its HTTP status.
@@ -155,6 +190,12 @@ func (s *Service) release(ctx context.Context, req *ReleaseRequest) (*ReleaseRes
 	}
 	if !ev.Permits(ev.Requester, req.RecordID, now) {
 		return nil, deny("access event %d does not permit %s now", ev.ID, req.RecordID)
+	}
+	// A permit outlives nothing it rests on: once a consent it names is
+	// revoked in committed state, this vault releases nothing more under
+	// it, even before the permit's own expiry.
+	if id, revoked := revokedBasis(ev, s); revoked {
+		return nil, deny("consent %d behind access event %d was revoked", id, ev.ID)
 	}
 	a, err := records.Keeper{}.Anchor(r, req.RecordID)
 	if err != nil || a.HolderOrg != s.cfg.Org {

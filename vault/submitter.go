@@ -11,6 +11,14 @@ import (
 	"github.com/medchain/medchain/module"
 )
 
+// Submit signs msgs with the vault's service key and submits them, as
+// submit does; the node's other services that act for authenticated
+// members (the supply-chain capture API) use it, so that every
+// transaction of the vault key draws its sequence from one counter.
+func (s *Service) Submit(ctx context.Context, msgs ...module.Msg) (*types.TxResult, error) {
+	return s.submit(ctx, msgs...)
+}
+
 // submit signs msgs with the vault key, sends them and waits for the
 // commit. Sequence numbers are assigned under a lock and advance only when
 // the mempool accepts the transaction; waiting happens outside the lock, so

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cometbft/cometbft/libs/log"
@@ -71,6 +72,13 @@ type Config struct {
 	Logger log.Logger
 	// Now is the wall clock (expiry checks of releases); default time.Now.
 	Now func() time.Time
+	// HaltAfterShreds is a test hook (0: off). Once erasure sweeps have
+	// deleted this many blobs, the vault stops before deleting more or
+	// posting any receipt and waits until its context ends, as a node that
+	// crashed mid-erasure would; a test then kills the process and checks
+	// that the erasure completes after a restart without the hook. Nodes
+	// set it from MEDCHAIN_TEST_VAULT_HALT_AFTER_SHREDS.
+	HaltAfterShreds int
 }
 
 // Service is a node's vault. It is safe for concurrent use.
@@ -84,6 +92,9 @@ type Service struct {
 
 	orphanMu   sync.Mutex
 	orphanSeen map[string]time.Time
+
+	shredded atomic.Int64 // blobs deleted by erasure sweeps (for HaltAfterShreds)
+	haltOnce sync.Once
 }
 
 // New returns the vault service.

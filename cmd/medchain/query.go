@@ -161,6 +161,9 @@ func newQueryOrgCmd(g *globals) *cobra.Command {
 
 func printOrg(w io.Writer, o *types.OrgDetail) {
 	fmt.Fprintf(w, "%s  %q  %s  %s  validator power %d\n", o.ID, o.Name, o.Type, o.Status, o.Power())
+	if len(o.GS1Prefixes)+len(o.LocationGLNs) > 0 || o.PartyGLN != "" {
+		fmt.Fprintf(w, "  GS1 prefixes %s  party GLN %s  location GLNs %s\n", strings.Join(o.GS1Prefixes, ","), o.PartyGLN, strings.Join(o.LocationGLNs, ","))
+	}
 	for _, m := range o.Members {
 		fmt.Fprintf(w, "  %s  %s\n", m.DID, strings.Join(m.Roles, ","))
 	}

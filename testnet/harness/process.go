@@ -24,6 +24,10 @@ type Node struct {
 	Index  int              // position in the testnet (node<Index>)
 	Info   node.TestnetNode // its testnet.json entry: home, addresses, keys, organization
 	Client *client.Client   // SDK client of its REST API
+	// Env is added to the environment of the node's next starts (after
+	// Options.Env), e.g. a test-only hook for one run; clear it to start
+	// without.
+	Env []string
 
 	tn     *Testnet
 	mu     sync.Mutex
@@ -129,6 +133,7 @@ func (n *Node) Start() error {
 	cmd.Stdout, cmd.Stderr = lf, lf
 	// The passphrase unlocks the node's vault key at start.
 	cmd.Env = append(append(os.Environ(), "GOMAXPROCS=1", keyring.PassphraseEnv+"="+Passphrase), n.tn.opts.Env...)
+	cmd.Env = append(cmd.Env, n.Env...)
 	cmd.SysProcAttr = procAttr()
 	if err := cmd.Start(); err != nil {
 		lf.Close()

@@ -14,6 +14,7 @@ import (
 // of organizations the tests admit are Signers.
 type Signer struct {
 	priv   ed25519.PrivateKey
+	enc    hpke.PrivateKey
 	encPub []byte
 	did    string
 }
@@ -28,8 +29,16 @@ func NewSigner(seed string) *Signer {
 		panic(fmt.Sprintf("harness: derive encryption key: %v", err))
 	}
 	priv := ed25519.NewKeyFromSeed(s[:])
-	return &Signer{priv: priv, encPub: ek.PublicKey().Bytes(), did: identity.DIDFromKey(priv.Public().(ed25519.PublicKey))}
+	return &Signer{priv: priv, enc: ek, encPub: ek.PublicKey().Bytes(), did: identity.DIDFromKey(priv.Public().(ed25519.PublicKey))}
 }
+
+// SigningKey returns the signer's Ed25519 private key (to issue API
+// tokens with package auth).
+func (s *Signer) SigningKey() ed25519.PrivateKey { return s.priv }
+
+// EncryptionKey returns the signer's HPKE private key (its DID's first
+// encryption key, id <did>#enc-1), to open what vaults wrapped to it.
+func (s *Signer) EncryptionKey() hpke.PrivateKey { return s.enc }
 
 // DID implements client.Signer.
 func (s *Signer) DID() string { return s.did }

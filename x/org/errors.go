@@ -19,10 +19,11 @@ var (
 	ErrValidatorKey     = module.NewError(StoreName, 14, "validator key is invalid or belongs to another organization")
 	ErrNoValidators     = module.NewError(StoreName, 15, "change would leave the network without validators")
 	ErrOrgInactive      = module.NewError(StoreName, 16, "organization has been removed")
+	ErrGS1Taken         = module.NewError(StoreName, 17, "GS1 prefix or GLN belongs to another organization")
 )
 
 func allErrors() []*module.Error {
 	return []*module.Error{ErrInvalidMsg, ErrOrgNotFound, ErrOrgExists, ErrNotAdmin, ErrUnknownIdentity,
 		ErrMemberNotFound, ErrLastAdmin, ErrProposalNotFound, ErrNotVoting, ErrNotElector, ErrAlreadyVoted,
-		ErrPowerCap, ErrValidatorKey, ErrNoValidators, ErrOrgInactive}
+		ErrPowerCap, ErrValidatorKey, ErrNoValidators, ErrOrgInactive, ErrGS1Taken}
 }

@@ -2,6 +2,7 @@ package org
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
 
 	"github.com/medchain/medchain/module"
@@ -85,6 +86,15 @@ func (k Keeper) check(ctx *module.Context, p *Proposal) error {
 		if len(p.ValidatorKey) > 0 && kv.Has(valOwnerKey(p.ValidatorKey)) {
 			return ErrValidatorKey.Wrapf("key already belongs to %q", kv.Get(valOwnerKey(p.ValidatorKey)))
 		}
+	case KindSetPrefixes:
+		o, err := k.Org(kv, p.Org)
+		if err != nil {
+			return err
+		}
+		if o.Status != StatusActive {
+			return ErrOrgInactive.Wrapf("%q", p.Org)
+		}
+		return k.checkPrefixes(kv, p.Org, p.Prefixes)
 	case KindRemoveOrg, KindSetValidator:
 		o, err := k.Org(kv, p.Org)
 		if err != nil {
@@ -137,6 +147,11 @@ func (k Keeper) execute(ctx *module.Context, p *Proposal) error {
 		o.Status, o.RemovedHeight = StatusRemoved, ctx.Height
 		setJSON(kv, orgKey(o.ID), o)
 		ctx.Emit(module.NewEvent("org.removed", "org", o.ID))
+	case KindSetPrefixes:
+		o, _ := k.Org(kv, p.Org)
+		k.setPrefixes(kv, o, p.Prefixes)
+		setJSON(kv, orgKey(o.ID), o)
+		ctx.Emit(module.NewEvent("org.gs1_prefixes_set", "org", o.ID, "prefixes", fmt.Sprint(o.GS1Prefixes)))
 	case KindSetValidator:
 		o, _ := k.Org(kv, p.Org)
 		o.Validators = slices.DeleteFunc(o.Validators, func(v Validator) bool { return bytes.Equal(v.PubKey, p.ValidatorKey) })

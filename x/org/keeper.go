@@ -272,7 +272,7 @@ func (k Keeper) submitProposal(ctx *module.Context, msg module.Msg) error {
 	kv := ctx.Store(StoreName)
 	p := &Proposal{
 		Kind: m.Kind, ProposerOrg: m.ProposerOrg, Proposer: ctx.Signer, Org: m.Org,
-		Name: m.Name, OrgType: m.OrgType, Admin: m.Admin, ValidatorKey: m.ValidatorKey, Power: int64(m.Power),
+		Name: m.Name, OrgType: m.OrgType, Admin: m.Admin, ValidatorKey: m.ValidatorKey, Power: int64(m.Power), Prefixes: m.Prefixes,
 		Electorate: k.activeOrgIDs(kv), Status: ProposalVoting,
 		SubmittedHeight: ctx.Height, Submitted: ctx.Time, Deadline: ctx.Time.Add(k.Params(kv).VotingPeriod),
 	}

@@ -17,6 +17,8 @@ const StoreName = "org"
 //	0x05                             -> next proposal id (8 bytes BE)
 //	0x06 | validator pubkey          -> org_id (who owns a validator key)
 //	0x07                             -> Params (JSON)
+//	0x08 | gs1 company prefix        -> org_id (who owns a prefix)
+//	0x09 | gln (13 digits)           -> org_id (whose party or location GLN it is)
 var (
 	prefixOrg      = []byte{0x01}
 	prefixMember   = []byte{0x02}
@@ -25,7 +27,12 @@ var (
 	keyNextProp    = []byte{0x05}
 	prefixValOwner = []byte{0x06}
 	keyParams      = []byte{0x07}
+	prefixGS1      = []byte{0x08}
+	prefixGLN      = []byte{0x09}
 )
+
+func gs1PrefixKey(p string) []byte { return append(append([]byte{}, prefixGS1...), p...) }
+func glnKey(gln string) []byte     { return append(append([]byte{}, prefixGLN...), gln...) }
 
 func orgKey(id string) []byte { return append(append([]byte{}, prefixOrg...), id...) }
 

@@ -40,6 +40,7 @@ func (m *Module) MsgTypes() []module.MsgType {
 		{TypeURL: TypeRemoveMember, Decode: decodeRemoveMember, Handler: m.Keeper.removeMember},
 		{TypeURL: TypeSubmitProposal, Decode: decodeSubmitProposal, Handler: m.Keeper.submitProposal},
 		{TypeURL: TypeVote, Decode: decodeVote, Handler: m.Keeper.vote},
+		{TypeURL: TypeSetGLNs, Decode: decodeSetGLNs, Handler: m.Keeper.setGLNs},
 	}
 }
 
@@ -57,6 +58,11 @@ type GenesisOrg struct {
 	Admins     []string        `json:"admins"`
 	Members    []GenesisMember `json:"members,omitempty"`
 	Validators []Validator     `json:"validators"`
+	// GS1 data: company prefixes owned (sorted, unique), party GLN and
+	// location GLNs (sorted, unique).
+	GS1Prefixes  []string `json:"gs1_prefixes,omitempty"`
+	PartyGLN     string   `json:"party_gln,omitempty"`
+	LocationGLNs []string `json:"location_glns,omitempty"`
 }
 
 // GenesisMember is a member present from genesis.
@@ -109,6 +115,23 @@ func (m *Module) InitGenesis(ctx *module.Context, raw json.RawMessage) error {
 				return fmt.Errorf("org genesis: validator key used twice")
 			}
 			kv.Set(valOwnerKey(v.PubKey), []byte(o.ID))
+		}
+		if err := validPrefixes(go_.GS1Prefixes); err != nil {
+			return fmt.Errorf("org genesis: organization %q: %w", o.ID, err)
+		}
+		for _, p := range go_.GS1Prefixes {
+			if owner := k.PrefixOwnerOf(kv, p); owner != "" {
+				return fmt.Errorf("org genesis: GS1 prefix %s overlaps one of %q", p, owner)
+			}
+			kv.Set(gs1PrefixKey(p), []byte(o.ID))
+		}
+		o.GS1Prefixes = slices.Clone(go_.GS1Prefixes)
+		gm := &MsgSetGLNs{Org: o.ID, PartyGLN: go_.PartyGLN, LocationGLNs: go_.LocationGLNs}
+		if err := gm.ValidateBasic(); err != nil {
+			return fmt.Errorf("org genesis: %w", err)
+		}
+		if err := k.putGLNs(kv, o, gm); err != nil {
+			return fmt.Errorf("org genesis: %w", err)
 		}
 		setJSON(kv, orgKey(o.ID), o)
 		powers = append(powers, orgPower{o.ID, o.Power()})

@@ -15,6 +15,7 @@ const (
 	TypeRemoveMember   = "/medchain.org.v1.MsgRemoveMember"
 	TypeSubmitProposal = "/medchain.org.v1.MsgSubmitProposal"
 	TypeVote           = "/medchain.org.v1.MsgVote"
+	TypeSetGLNs        = "/medchain.org.v1.MsgSetGLNs"
 )
 
 // MsgAddMember adds Member to Org with Roles, or replaces the roles of an
@@ -131,16 +132,18 @@ func decodeRemoveMember(bz []byte) (module.Msg, error) {
 //	message MsgSubmitProposal {
 //	  string proposer_org = 1; string kind = 2; string org = 3; string name = 4;
 //	  string org_type = 5; string admin = 6; bytes validator_key = 7; uint64 power = 8;
+//	  repeated string gs1_prefixes = 9;
 //	}
 type MsgSubmitProposal struct {
 	ProposerOrg  string
-	Kind         string // admit_org, remove_org, set_validator
-	Org          string // the organization the proposal is about
-	Name         string // admit_org
-	OrgType      string // admit_org
-	Admin        string // admit_org: the first admin's DID
-	ValidatorKey []byte // admit_org (optional), set_validator
-	Power        uint64 // admit_org (with ValidatorKey), set_validator (0 removes)
+	Kind         string   // admit_org, remove_org, set_validator
+	Org          string   // the organization the proposal is about
+	Name         string   // admit_org
+	OrgType      string   // admit_org
+	Admin        string   // admit_org: the first admin's DID
+	ValidatorKey []byte   // admit_org (optional), set_validator
+	Power        uint64   // admit_org (with ValidatorKey), set_validator (0 removes)
+	Prefixes     []string // set_gs1_prefixes: the organization's GS1 company prefixes (sorted, unique; empty clears)
 }
 
 func (m *MsgSubmitProposal) TypeURL() string { return TypeSubmitProposal }
@@ -155,6 +158,7 @@ func (m *MsgSubmitProposal) MarshalWire() []byte {
 	e.String(6, m.Admin)
 	e.Blob(7, m.ValidatorKey)
 	e.Uint64(8, m.Power)
+	e.Strings(9, m.Prefixes)
 	return e.Bytes()
 }
 
@@ -210,8 +214,21 @@ func (m *MsgSubmitProposal) ValidateBasic() error {
 				return c
 			}
 		}
+	case KindSetPrefixes:
+		for _, c := range []error{none("name", m.Name != ""), none("org type", m.OrgType != ""), none("admin", m.Admin != ""),
+			none("validator key", len(m.ValidatorKey) != 0), none("power", m.Power != 0)} {
+			if c != nil {
+				return c
+			}
+		}
+		if err := validPrefixes(m.Prefixes); err != nil {
+			return err
+		}
 	default:
-		return ErrInvalidMsg.Wrapf("unknown proposal kind %q (admit_org, remove_org or set_validator)", m.Kind)
+		return ErrInvalidMsg.Wrapf("unknown proposal kind %q (admit_org, remove_org, set_validator or set_gs1_prefixes)", m.Kind)
+	}
+	if m.Kind != KindSetPrefixes && len(m.Prefixes) > 0 {
+		return ErrInvalidMsg.Wrapf("GS1 prefixes only belong to a set_gs1_prefixes proposal")
 	}
 	return nil
 }
@@ -219,7 +236,7 @@ func (m *MsgSubmitProposal) ValidateBasic() error {
 func decodeSubmitProposal(bz []byte) (module.Msg, error) {
 	fs, err := wire.Parse(bz)
 	if err == nil {
-		err = fs.Only(1, 2, 3, 4, 5, 6, 7, 8)
+		err = fs.Only(1, 2, 3, 4, 5, 6, 7, 8, 9)
 	}
 	m := &MsgSubmitProposal{}
 	for i, p := range []*string{&m.ProposerOrg, &m.Kind, &m.Org, &m.Name, &m.OrgType, &m.Admin} {
@@ -232,6 +249,90 @@ func decodeSubmitProposal(bz []byte) (module.Msg, error) {
 	}
 	if err == nil {
 		m.Power, err = fs.Uint64(8)
+	}
+	if err == nil {
+		m.Prefixes, err = fs.Strings(9)
+	}
+	return m, err
+}
+
+// validPrefixes checks a sorted, unique list of GS1 company prefixes of
+// which none starts another.
+func validPrefixes(ps []string) error {
+	if len(ps) > MaxPrefixes {
+		return ErrInvalidMsg.Wrapf("at most %d GS1 company prefixes", MaxPrefixes)
+	}
+	for i, p := range ps {
+		if !ValidCompanyPrefix(p) {
+			return ErrInvalidMsg.Wrapf("GS1 company prefix %q: 6 to 12 digits", p)
+		}
+		if i > 0 && ps[i-1] >= p {
+			return ErrInvalidMsg.Wrapf("GS1 company prefixes must be sorted and unique")
+		}
+		if i > 0 && len(p) > len(ps[i-1]) && p[:len(ps[i-1])] == ps[i-1] {
+			return ErrInvalidMsg.Wrapf("GS1 company prefix %q extends %q", p, ps[i-1])
+		}
+	}
+	return nil
+}
+
+// MsgSetGLNs sets Org's party GLN and location GLNs (replacing the
+// previous ones). The signer must be an admin of Org. A GLN belongs to one
+// organization, and a GLN under a GS1 company prefix that an organization
+// owns may only be claimed by that organization.
+//
+//	message MsgSetGLNs { string org = 1; string party_gln = 2; repeated string location_glns = 3; }
+type MsgSetGLNs struct {
+	Org          string
+	PartyGLN     string
+	LocationGLNs []string // sorted, unique
+}
+
+func (m *MsgSetGLNs) TypeURL() string { return TypeSetGLNs }
+
+func (m *MsgSetGLNs) MarshalWire() []byte {
+	var e wire.Encoder
+	e.String(1, m.Org)
+	e.String(2, m.PartyGLN)
+	e.Strings(3, m.LocationGLNs)
+	return e.Bytes()
+}
+
+func (m *MsgSetGLNs) ValidateBasic() error {
+	if !ValidOrgID(m.Org) {
+		return ErrInvalidMsg.Wrapf("%q is not an organization id", m.Org)
+	}
+	if m.PartyGLN != "" && !ValidGLN(m.PartyGLN) {
+		return ErrInvalidMsg.Wrapf("party GLN %q: 13 digits with a valid GS1 check digit", m.PartyGLN)
+	}
+	if len(m.LocationGLNs) > MaxLocationGLNs {
+		return ErrInvalidMsg.Wrapf("at most %d location GLNs", MaxLocationGLNs)
+	}
+	for i, g := range m.LocationGLNs {
+		if !ValidGLN(g) {
+			return ErrInvalidMsg.Wrapf("location GLN %q: 13 digits with a valid GS1 check digit", g)
+		}
+		if i > 0 && m.LocationGLNs[i-1] >= g {
+			return ErrInvalidMsg.Wrapf("location GLNs must be sorted and unique")
+		}
+	}
+	return nil
+}
+
+func decodeSetGLNs(bz []byte) (module.Msg, error) {
+	fs, err := wire.Parse(bz)
+	if err == nil {
+		err = fs.Only(1, 2, 3)
+	}
+	m := &MsgSetGLNs{}
+	if err == nil {
+		m.Org, err = fs.String(1)
+	}
+	if err == nil {
+		m.PartyGLN, err = fs.String(2)
+	}
+	if err == nil {
+		m.LocationGLNs, err = fs.Strings(3)
 	}
 	return m, err
 }

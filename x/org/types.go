@@ -54,6 +54,12 @@ type Org struct {
 	AdmittedHeight int64       `json:"admitted_height"`
 	RemovedHeight  int64       `json:"removed_height,omitempty"`
 	Validators     []Validator `json:"validators"`
+	// GS1 data (issue 5): company prefixes the organization owns (set at
+	// genesis or by a set_gs1_prefixes proposal), its party GLN and its
+	// location GLNs (set by its admin, MsgSetGLNs).
+	GS1Prefixes  []string `json:"gs1_prefixes,omitempty"`  // sorted
+	PartyGLN     string   `json:"party_gln,omitempty"`     // 13 digits
+	LocationGLNs []string `json:"location_glns,omitempty"` // sorted
 }
 
 // Validator is one CometBFT validator run by an organization.
@@ -88,6 +94,8 @@ const (
 	KindAdmitOrg     = "admit_org"
 	KindRemoveOrg    = "remove_org"
 	KindSetValidator = "set_validator"
+	// KindSetPrefixes replaces an organization's GS1 company prefixes.
+	KindSetPrefixes = "set_gs1_prefixes"
 )
 
 // Proposal statuses.
@@ -112,7 +120,8 @@ type Proposal struct {
 	Admin           string    `json:"admin,omitempty"`
 	ValidatorKey    []byte    `json:"validator_key,omitempty"`
 	Power           int64     `json:"power,omitempty"`
-	Electorate      []string  `json:"electorate"` // sorted org ids
+	Prefixes        []string  `json:"gs1_prefixes,omitempty"` // set_gs1_prefixes
+	Electorate      []string  `json:"electorate"`             // sorted org ids
 	Votes           []Vote    `json:"votes"`
 	Status          string    `json:"status"`
 	Result          string    `json:"result,omitempty"`

@@ -1,0 +1,403 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/medchain/medchain/api/types"
+	"github.com/medchain/medchain/epcis"
+	"github.com/medchain/medchain/supplyapi"
+	"github.com/medchain/medchain/x/supply"
+)
+
+// Content types of EPCIS documents for Capture.
+const (
+	ContentJSON   = "application/json"
+	ContentJSONLD = "application/ld+json"
+	ContentXML    = "application/xml"
+)
+
+// ContentTypeFor returns the content type of an EPCIS document file from
+// its name: .json → application/json, .jsonld → application/ld+json,
+// .xml → application/xml; ok is false for any other extension.
+func ContentTypeFor(name string) (string, bool) {
+	switch n := strings.ToLower(name); {
+	case strings.HasSuffix(n, ".jsonld"):
+		return ContentJSONLD, true
+	case strings.HasSuffix(n, ".json"):
+		return ContentJSON, true
+	case strings.HasSuffix(n, ".xml"):
+		return ContentXML, true
+	}
+	return "", false
+}
+
+// SupplyError is a non-2xx answer of the supply-chain API: an APIError
+// plus, for captures, the reason for each refused event or field.
+type SupplyError struct {
+	APIError
+	Events []epcis.FieldError
+}
+
+func (e *SupplyError) Error() string {
+	if len(e.Events) == 0 {
+		return e.APIError.Error()
+	}
+	var b strings.Builder
+	b.WriteString(e.APIError.Error())
+	n := 0
+	for _, fe := range e.Events {
+		line := fe.String()
+		if strings.Contains(e.Message, line) || strings.Contains(e.Message, fe.Reason) {
+			continue // already in the message
+		}
+		if n == 10 {
+			b.WriteString("\n  … and more (-o json lists them all)")
+			break
+		}
+		b.WriteString("\n  ")
+		b.WriteString(line)
+		n++
+	}
+	return b.String()
+}
+
+// Unwrap lets errors.As find the *APIError.
+func (e *SupplyError) Unwrap() error { return &e.APIError }
+
+// supplyDo sends a request to a supply-chain route and decodes a 2xx JSON
+// answer into out (raw, when out is *[]byte).
+func (c *Client) supplyDo(ctx context.Context, method, path, token, contentType string, body []byte, out any) (int, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return 0, err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %s: %v (is the node running? start it with \"medchain start\")", ErrUnreachable, c.base, err)
+	}
+	defer resp.Body.Close()
+	bz, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	if err != nil {
+		return resp.StatusCode, err
+	}
+	if resp.StatusCode/100 != 2 {
+		var eb supplyapi.ErrorBody
+		if json.Unmarshal(bz, &eb) == nil && eb.Error.Code != "" {
+			return resp.StatusCode, &SupplyError{APIError: APIError{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message}, Events: eb.Events}
+		}
+		return resp.StatusCode, &SupplyError{APIError: APIError{Status: resp.StatusCode, Code: "http_error", Message: strings.TrimSpace(string(bz))}}
+	}
+	if raw, ok := out.(*[]byte); ok {
+		*raw = bz
+		return resp.StatusCode, nil
+	}
+	if out != nil {
+		if err := json.Unmarshal(bz, out); err != nil {
+			return resp.StatusCode, fmt.Errorf("decode %s answer: %w", path, err)
+		}
+	}
+	return resp.StatusCode, nil
+}
+
+// Capture posts an EPCIS document (EPCIS 2.0 JSON/JSON-LD or XML, or EPCIS
+// 1.2 XML; contentType from ContentTypeFor, "" lets the node detect it) to
+// POST /epcis/capture, authenticated with a bearer token (package auth;
+// "medchain auth token"). org names the capturing organization when the
+// token's DID captures for several ("" otherwise). The answer's Status is
+// "committed" (201: the node signed and the chain applied every event) or
+// "validated" (202: the node has no service key and wrote nothing). A
+// refused document or capture is a *SupplyError with one reason per event.
+func (c *Client) Capture(ctx context.Context, doc []byte, contentType, token, org string) (*supplyapi.CaptureResult, error) {
+	p := "/epcis/capture"
+	if org != "" {
+		p += "?org=" + url.QueryEscape(org)
+	}
+	var out supplyapi.CaptureResult
+	if _, err := c.supplyDo(ctx, http.MethodPost, p, token, contentType, doc, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// EventsPage is one page of GET /epcis/events: EPCIS 2.0 JSON-LD events
+// (public form: trade details are off chain), the height read and the
+// token of the next page ("" on the last).
+type EventsPage struct {
+	Height        int64            `json:"height"`
+	Events        []map[string]any `json:"events"`
+	NextPageToken string           `json:"next_page_token,omitempty"`
+}
+
+// Events runs an EPCIS 2.0 query (GET /epcis/events) with the standard
+// parameters: MATCH_epc, MATCH_anyEPC, EQ_bizStep, EQ_disposition,
+// GE_/LT_eventTime, GE_/LT_recordTime, perPage, nextPageToken.
+func (c *Client) Events(ctx context.Context, query url.Values) (*EventsPage, error) {
+	p := "/epcis/events"
+	if len(query) > 0 {
+		p += "?" + query.Encode()
+	}
+	var doc struct {
+		Height    int64  `json:"medchain:height"`
+		Next      string `json:"nextPageToken"`
+		EPCISBody struct {
+			QueryResults struct {
+				ResultsBody struct {
+					EventList []map[string]any `json:"eventList"`
+				} `json:"resultsBody"`
+			} `json:"queryResults"`
+		} `json:"epcisBody"`
+	}
+	if _, err := c.supplyDo(ctx, http.MethodGet, p, "", "", nil, &doc); err != nil {
+		return nil, err
+	}
+	page := &EventsPage{Height: doc.Height, Events: doc.EPCISBody.QueryResults.ResultsBody.EventList, NextPageToken: doc.Next}
+	if page.Events == nil {
+		page.Events = []map[string]any{}
+	}
+	return page, nil
+}
+
+// VerifyRequest is a verification request: GTIN and Serial (with the Lot
+// and Expiry, YYYY-MM-DD, printed on the pack, when known), or Link, a GS1
+// Digital Link URI carrying them.
+type VerifyRequest struct {
+	GTIN, Serial, Lot, Expiry string
+	Link                      string
+}
+
+// Verify asks GET /verify (public, no token) whether a pack is genuine and
+// saleable; the answer says verified or the reason, and the height read.
+func (c *Client) Verify(ctx context.Context, r VerifyRequest) (*supplyapi.VerifyAnswer, error) {
+	q := url.Values{}
+	if r.Link != "" {
+		q.Set("link", r.Link)
+	} else {
+		for k, v := range map[string]string{"gtin": r.GTIN, "serial": r.Serial, "lot": r.Lot, "expiry": r.Expiry} {
+			if v != "" {
+				q.Set(k, v)
+			}
+		}
+	}
+	var out supplyapi.VerifyAnswer
+	if _, err := c.supplyDo(ctx, http.MethodGet, "/verify?"+q.Encode(), "", "", nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Unit returns one unit (epc: an EPC URI or a GS1 Digital Link) with its
+// product and lot; with prove, the answer carries the proof of the unit
+// record (check it with Verifier.VerifyProof).
+func (c *Client) Unit(ctx context.Context, epc string, prove bool) (*supplyapi.UnitAnswer, error) {
+	var out supplyapi.UnitAnswer
+	p := "/supply/unit?epc=" + url.QueryEscape(epc) + "&prove=" + fmt.Sprint(prove)
+	if _, err := c.supplyDo(ctx, http.MethodGet, p, "", "", nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Product returns a registered product with its lots and recalls.
+func (c *Client) Product(ctx context.Context, gtin string, prove bool) (*supplyapi.ProductAnswer, error) {
+	var out supplyapi.ProductAnswer
+	p := "/supply/product?gtin=" + url.QueryEscape(gtin) + "&prove=" + fmt.Sprint(prove)
+	if _, err := c.supplyDo(ctx, http.MethodGet, p, "", "", nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Recalls returns the recall notices of the token's organization (org
+// names it when the token's DID belongs to several): exactly the recalled
+// units it holds, and every recall.
+func (c *Client) Recalls(ctx context.Context, token, org string) (*supplyapi.RecallsAnswer, error) {
+	var out supplyapi.RecallsAnswer
+	if _, err := c.supplyDo(ctx, http.MethodGet, "/supply/recalls"+orgQuery(org), token, "", nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Alerts returns the counterfeit and diversion alerts the token's
+// organization may see.
+func (c *Client) Alerts(ctx context.Context, token, org string) (*supplyapi.AlertsAnswer, error) {
+	var out supplyapi.AlertsAnswer
+	if _, err := c.supplyDo(ctx, http.MethodGet, "/supply/alerts"+orgQuery(org), token, "", nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+func orgQuery(org string) string {
+	if org == "" {
+		return ""
+	}
+	return "?org=" + url.QueryEscape(org)
+}
+
+// SupplyOrg returns the organization did acts for with one of roles: want
+// if did holds such a role there, else the only organization where it
+// does. The error says what to do when there is none or several.
+func (c *Client) SupplyOrg(ctx context.Context, did, want string, roles []string) (string, error) {
+	ms, err := c.Memberships(ctx, did)
+	if err != nil {
+		return "", err
+	}
+	var ids []string
+	for _, m := range ms.Members {
+		if slices.ContainsFunc(roles, m.HasRole) {
+			ids = append(ids, m.Org)
+		}
+	}
+	switch {
+	case want != "":
+		if slices.Contains(ids, want) {
+			return want, nil
+		}
+		return "", fmt.Errorf("%s holds none of the roles %v in organization %q", did, roles, want)
+	case len(ids) == 1:
+		return ids[0], nil
+	case len(ids) == 0:
+		return "", fmt.Errorf("%s holds none of the roles %v in any organization; an admin adds them with \"medchain tx org add-member\"", did, roles)
+	}
+	return "", fmt.Errorf("%s acts for several organizations %v; name one with --org", did, ids)
+}
+
+// RegisterProduct signs and submits m (Org filled in by the caller, see
+// SupplyOrg and supply.RegisterRoles) and waits for the commit. A refusal
+// is a result with a non-zero Code.
+func (c *Client) RegisterProduct(ctx context.Context, s Signer, m *supply.MsgRegisterProduct) (*types.TxResult, error) {
+	return c.Submit(ctx, s, m)
+}
+
+// Recall signs and submits a recall (supply.RecallRoles in the product's
+// owner or in a regulator) and waits for the commit.
+func (c *Client) Recall(ctx context.Context, s Signer, m *supply.MsgRecall) (*types.TxResult, error) {
+	return c.Submit(ctx, s, m)
+}
+
+// Provenance returns the provenance of one unit (epc: an EPC URI or a GS1
+// Digital Link): the unit and every event on it, oldest first. With
+// verify, every record is checked against a header verified by CometBFT's
+// light client, trusting the node's genesis on first use (use
+// Verifier.Provenance for another trust root), and Verified says what was
+// checked; without it the node's answer is returned as is.
+func (c *Client) Provenance(ctx context.Context, epc string, verify bool) (*Provenance, error) {
+	if verify {
+		v, err := NewVerifier(ctx, c, VerifierOptions{})
+		if err != nil {
+			return nil, err
+		}
+		return v.Provenance(ctx, epc)
+	}
+	var ans supplyapi.ProvenanceAnswer
+	p := "/epcis/provenance?prove=false&epc=" + url.QueryEscape(epc)
+	if _, err := c.supplyDo(ctx, http.MethodGet, p, "", "", nil, &ans); err != nil {
+		return nil, err
+	}
+	out := &Provenance{EPC: ans.EPC, Height: ans.Height, Unit: ans.Unit, Events: make([]*supply.StoredEvent, len(ans.Events))}
+	for i := range ans.Events {
+		out.Events[i] = ans.Events[i].StoredEvent
+	}
+	return out, nil
+}
+
+// Provenance is a unit's provenance. When Verified is set, Unit and every
+// event were decoded from bytes proven against the app hash of a header
+// the light client verified at Height+1 (Unit nil: its absence proven).
+type Provenance struct {
+	EPC      string                `json:"epc"`
+	Height   int64                 `json:"height"`
+	Unit     *supply.Unit          `json:"unit,omitempty"`
+	Events   []*supply.StoredEvent `json:"events"`
+	Verified *VerifiedRead         `json:"verified,omitempty"`
+}
+
+// Provenance reads a unit's provenance with proofs and verifies each: the
+// unit record (or its absence) and every event record, all at one height,
+// against the app hash of the verified header; the records are decoded
+// from the proven bytes. It also checks that the unit's last event is in
+// the list (a truncated history fails); a node leaving out an event from
+// the middle of the history is not detected (see supplyapi.ProvenanceAnswer).
+func (v *Verifier) Provenance(ctx context.Context, epc string) (*Provenance, error) {
+	var ans supplyapi.ProvenanceAnswer
+	p := "/epcis/provenance?prove=true&epc=" + url.QueryEscape(epc)
+	if _, err := v.c.supplyDo(ctx, http.MethodGet, p, "", "", nil, &ans); err != nil {
+		return nil, err
+	}
+	out := &Provenance{EPC: ans.EPC, Height: ans.Height, Events: make([]*supply.StoredEvent, 0, len(ans.Events))}
+	var vr *VerifiedRead
+	check := func(pr *types.Proof, key []byte, what string) error {
+		if pr == nil {
+			return fmt.Errorf("%w: the node sent no proof of %s", ErrVerification, what)
+		}
+		if pr.Store != supply.StoreName || !bytes.Equal(pr.Key, key) || pr.Height != ans.Height {
+			return fmt.Errorf("%w: the node's proof is not of %s at height %d", ErrVerification, what, ans.Height)
+		}
+		r, err := v.VerifyProof(ctx, pr)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		vr = r
+		return nil
+	}
+	if err := check(ans.UnitProof, supply.UnitKey(ans.EPC), "unit "+ans.EPC); err != nil {
+		return nil, err
+	}
+	if ans.UnitProof.Value != nil {
+		u := &supply.Unit{}
+		if err := json.Unmarshal(ans.UnitProof.Value, u); err != nil || u.EPC != ans.EPC {
+			return nil, fmt.Errorf("%w: the proven value is not the unit %s", ErrVerification, ans.EPC)
+		}
+		out.Unit = u
+	}
+	ids := make([]uint64, 0, len(ans.Events))
+	for _, pe := range ans.Events {
+		if pe.StoredEvent == nil {
+			return nil, fmt.Errorf("%w: empty event in the node's answer", ErrVerification)
+		}
+		what := fmt.Sprintf("event %d", pe.ID)
+		if err := check(pe.Proof, supply.EventKey(pe.ID), what); err != nil {
+			return nil, err
+		}
+		se := &supply.StoredEvent{}
+		if pe.Proof.Value == nil || json.Unmarshal(pe.Proof.Value, se) != nil || se.ID != pe.ID {
+			return nil, fmt.Errorf("%w: the proven value is not %s", ErrVerification, what)
+		}
+		if len(ids) > 0 && se.ID <= ids[len(ids)-1] {
+			return nil, fmt.Errorf("%w: events out of order", ErrVerification)
+		}
+		ids = append(ids, se.ID)
+		out.Events = append(out.Events, se)
+	}
+	if out.Unit != nil && out.Unit.LastEvent != 0 && !slices.Contains(ids, out.Unit.LastEvent) {
+		return nil, fmt.Errorf("%w: the unit's last event %d is missing from the history", ErrVerification, out.Unit.LastEvent)
+	}
+	if out.Unit == nil && len(out.Events) == 0 {
+		return nil, fmt.Errorf("%w: no unit %s (absence proven at height %d)", ErrNotFound, ans.EPC, ans.Height)
+	}
+	out.Verified = vr
+	return out, nil
+}
+
+// ErrNotFound reports a proven absence.
+var ErrNotFound = errors.New("not found")

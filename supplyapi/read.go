@@ -1,0 +1,307 @@
+package supplyapi
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	apitypes "github.com/medchain/medchain/api/types"
+	"github.com/medchain/medchain/auth"
+	"github.com/medchain/medchain/store"
+	"github.com/medchain/medchain/x/org"
+	"github.com/medchain/medchain/x/supply"
+)
+
+// ProvenEvent is one stored event with the proof of its state record
+// (store "supply", key supply.EventKey(ID)); Proof.Value is the record's
+// exact bytes, which a verifier decodes instead of trusting the rendering.
+type ProvenEvent struct {
+	*supply.StoredEvent
+	Proof *apitypes.Proof `json:"proof,omitempty"`
+}
+
+// ProvenanceAnswer answers GET /epcis/provenance: the unit and every event
+// on it (its own, and those on containers while it was packed in them),
+// oldest first, all read at Height and each proven against the app hash
+// committed for Height (in header Height+1).
+//
+// What the proofs do not cover: that the list is complete. Each returned
+// event is proven to be in state, but a node could leave events out; the
+// SDK checks that the unit's last event (Unit.LastEvent, proven) is among
+// them, which catches a truncated history but not a gap in its middle.
+type ProvenanceAnswer struct {
+	EPC       string          `json:"epc"`
+	Height    int64           `json:"height"`
+	Unit      *supply.Unit    `json:"unit,omitempty"`
+	UnitProof *apitypes.Proof `json:"unit_proof,omitempty"`
+	Events    []ProvenEvent   `json:"events"`
+}
+
+// UnitAnswer answers GET /supply/unit.
+type UnitAnswer struct {
+	Height   int64           `json:"height"`
+	Unit     *supply.Unit    `json:"unit"`
+	Product  *supply.Product `json:"product,omitempty"`
+	Lot      *supply.Lot     `json:"lot,omitempty"`
+	Children []string        `json:"children,omitempty"`
+	Recalled bool            `json:"recalled"`
+	Proof    *apitypes.Proof `json:"proof,omitempty"` // of the unit record
+}
+
+// ProductAnswer answers GET /supply/product.
+type ProductAnswer struct {
+	Height  int64            `json:"height"`
+	Product *supply.Product  `json:"product"`
+	Lots    []*supply.Lot    `json:"lots"`
+	Recalls []*supply.Recall `json:"recalls"`
+	Proof   *apitypes.Proof  `json:"proof,omitempty"` // of the product record
+}
+
+// RecallsAnswer answers GET /supply/recalls: Notices are exactly the
+// recalled units Org holds (active or in transit from it) at Height;
+// Recalls every recall on the chain.
+type RecallsAnswer struct {
+	Org     string                `json:"org"`
+	Height  int64                 `json:"height"`
+	Notices []supply.RecallNotice `json:"notices"`
+	Recalls []*supply.Recall      `json:"recalls"`
+}
+
+// AlertsAnswer answers GET /supply/alerts.
+type AlertsAnswer struct {
+	Org    string          `json:"org"`
+	Height int64           `json:"height"`
+	Alerts []*supply.Alert `json:"alerts"`
+}
+
+// proveFlag reads ?prove= (default true).
+func proveFlag(w http.ResponseWriter, r *http.Request) (bool, bool) {
+	p := r.URL.Query().Get("prove")
+	if p == "" {
+		return true, true
+	}
+	b, err := strconv.ParseBool(p)
+	if err != nil {
+		fail(w, http.StatusBadRequest, "bad_request", "prove must be true or false")
+		return false, false
+	}
+	return b, true
+}
+
+// prove returns the proof of key in the supply store at height.
+func (h *Handler) prove(key []byte, height int64) (*apitypes.Proof, error) {
+	v, ops, ph, err := h.cfg.Chain.Prove(supply.StoreName, key, height)
+	if err != nil {
+		return nil, err
+	}
+	return &apitypes.Proof{Store: supply.StoreName, Key: key, Value: v, Height: ph, ProofOps: ops}, nil
+}
+
+func (h *Handler) proofFailed(w http.ResponseWriter, err error) {
+	if errors.Is(err, store.ErrVersionUnavailable) {
+		fail(w, http.StatusServiceUnavailable, "unavailable", "the height read is no longer kept; retry")
+		return
+	}
+	h.cfg.Logger.Error("supply proof failed", "err", err.Error())
+	fail(w, http.StatusServiceUnavailable, "unavailable", "cannot build the proof now; retry")
+}
+
+func (h *Handler) provenance(w http.ResponseWriter, r *http.Request) {
+	epc := r.URL.Query().Get("epc")
+	if epc == "" {
+		fail(w, http.StatusBadRequest, "bad_request", "give epc (an EPC URI such as urn:epc:id:sgtin:0614141.107346.2018, or a GS1 Digital Link)")
+		return
+	}
+	withProofs, ok := proveFlag(w, r)
+	if !ok {
+		return
+	}
+	epc = h.toURN(epc)
+	rd, height, err := h.cfg.Chain.Reader(supply.StoreName)
+	if err != nil {
+		fail(w, http.StatusServiceUnavailable, "unavailable", "state not readable yet")
+		return
+	}
+	ans := ProvenanceAnswer{EPC: epc, Height: height, Unit: h.cfg.Keeper.Unit(rd, epc), Events: []ProvenEvent{}}
+	for _, se := range h.cfg.Keeper.Provenance(rd, epc) {
+		ans.Events = append(ans.Events, ProvenEvent{StoredEvent: se})
+	}
+	if ans.Unit == nil && len(ans.Events) == 0 {
+		fail(w, http.StatusNotFound, "not_found", "no unit %s and no event on it at height %d", clip(epc), height)
+		return
+	}
+	if withProofs {
+		// Proves the unit record, or its absence (an SSCC or an EPC that
+		// only appears in events).
+		if ans.UnitProof, err = h.prove(supply.UnitKey(epc), height); err != nil {
+			h.proofFailed(w, err)
+			return
+		}
+		for i := range ans.Events {
+			if ans.Events[i].Proof, err = h.prove(supply.EventKey(ans.Events[i].ID), height); err != nil {
+				h.proofFailed(w, err)
+				return
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, ans)
+}
+
+func (h *Handler) unit(w http.ResponseWriter, r *http.Request) {
+	epc := r.URL.Query().Get("epc")
+	if epc == "" {
+		fail(w, http.StatusBadRequest, "bad_request", "give epc (an EPC URI or a GS1 Digital Link)")
+		return
+	}
+	withProof, ok := proveFlag(w, r)
+	if !ok {
+		return
+	}
+	epc = h.toURN(epc)
+	rd, height, err := h.cfg.Chain.Reader(supply.StoreName)
+	if err != nil {
+		fail(w, http.StatusServiceUnavailable, "unavailable", "state not readable yet")
+		return
+	}
+	u := h.cfg.Keeper.Unit(rd, epc)
+	if u == nil {
+		fail(w, http.StatusNotFound, "not_found", "no unit %s at height %d", clip(epc), height)
+		return
+	}
+	ans := UnitAnswer{Height: height, Unit: u, Children: h.cfg.Keeper.Children(rd, epc)}
+	if u.GTIN != "" {
+		ans.Product = h.cfg.Keeper.Product(rd, u.GTIN)
+		ans.Lot = h.cfg.Keeper.Lot(rd, u.GTIN, u.Lot)
+		ans.Recalled = h.cfg.Keeper.Recall(rd, u.GTIN, u.Lot) != nil
+	}
+	if withProof {
+		if ans.Proof, err = h.prove(supply.UnitKey(epc), height); err != nil {
+			h.proofFailed(w, err)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, ans)
+}
+
+func (h *Handler) product(w http.ResponseWriter, r *http.Request) {
+	g, ok := supply.NormalizeGTIN(r.URL.Query().Get("gtin"))
+	if !ok {
+		fail(w, http.StatusBadRequest, "bad_request", "gtin must be a GTIN-8, -12, -13 or -14 with a valid check digit")
+		return
+	}
+	withProof, ok := proveFlag(w, r)
+	if !ok {
+		return
+	}
+	rd, height, err := h.cfg.Chain.Reader(supply.StoreName)
+	if err != nil {
+		fail(w, http.StatusServiceUnavailable, "unavailable", "state not readable yet")
+		return
+	}
+	p := h.cfg.Keeper.Product(rd, g)
+	if p == nil {
+		fail(w, http.StatusNotFound, "not_found", "GTIN %s is not registered at height %d", g, height)
+		return
+	}
+	ans := ProductAnswer{Height: height, Product: p, Lots: h.cfg.Keeper.Lots(rd, g), Recalls: []*supply.Recall{}}
+	if ans.Lots == nil {
+		ans.Lots = []*supply.Lot{}
+	}
+	for _, rc := range h.cfg.Keeper.Recalls(rd) {
+		if rc.GTIN == g {
+			ans.Recalls = append(ans.Recalls, rc)
+		}
+	}
+	if withProof {
+		if ans.Proof, err = h.prove(supply.ProductKey(g), height); err != nil {
+			h.proofFailed(w, err)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, ans)
+}
+
+// memberOrg authenticates the caller and picks the organization it asks
+// for: the one named with ?org= (the caller must be a member) or its only
+// one. It writes the error answer and returns "" when it cannot.
+func (h *Handler) memberOrg(w http.ResponseWriter, r *http.Request) (string, store.Reader, bool) {
+	tok, err := auth.BearerToken(r)
+	var cl *auth.Claims
+	if err == nil {
+		cl, err = h.verifier.Verify(tok)
+	}
+	if err != nil {
+		if errors.Is(err, auth.ErrUnauthorized) {
+			w.Header().Set("WWW-Authenticate", auth.Challenge(err))
+			fail(w, http.StatusUnauthorized, "unauthorized", "%s", err.Error())
+			return "", nil, false
+		}
+		fail(w, http.StatusServiceUnavailable, "unavailable", "cannot check the token now")
+		return "", nil, false
+	}
+	orgs, _, err := h.cfg.Chain.Reader(org.StoreName)
+	if err != nil {
+		fail(w, http.StatusServiceUnavailable, "unavailable", "state not readable yet")
+		return "", nil, false
+	}
+	want := r.URL.Query().Get("org")
+	var ids []string
+	for _, m := range (org.Keeper{}).Memberships(orgs, cl.DID) {
+		if (org.Keeper{}).IsActiveOrg(orgs, m.Org) {
+			ids = append(ids, m.Org)
+		}
+	}
+	switch {
+	case want != "":
+		for _, id := range ids {
+			if id == want {
+				return id, orgs, true
+			}
+		}
+		fail(w, http.StatusForbidden, "forbidden", "the caller is not a member of organization %s", clip(want))
+	case len(ids) == 1:
+		return ids[0], orgs, true
+	case len(ids) == 0:
+		fail(w, http.StatusForbidden, "forbidden", "the caller is a member of no organization")
+	default:
+		fail(w, http.StatusBadRequest, "bad_request", "the caller belongs to several organizations %v; name one with ?org=", ids)
+	}
+	return "", nil, false
+}
+
+func (h *Handler) recalls(w http.ResponseWriter, r *http.Request) {
+	orgID, _, ok := h.memberOrg(w, r)
+	if !ok {
+		return
+	}
+	rd, height, err := h.cfg.Chain.Reader(supply.StoreName)
+	if err != nil {
+		fail(w, http.StatusServiceUnavailable, "unavailable", "state not readable yet")
+		return
+	}
+	ans := RecallsAnswer{Org: orgID, Height: height, Notices: h.cfg.Keeper.RecallNotices(rd, orgID), Recalls: h.cfg.Keeper.Recalls(rd)}
+	if ans.Notices == nil {
+		ans.Notices = []supply.RecallNotice{}
+	}
+	if ans.Recalls == nil {
+		ans.Recalls = []*supply.Recall{}
+	}
+	writeJSON(w, http.StatusOK, ans)
+}
+
+func (h *Handler) alerts(w http.ResponseWriter, r *http.Request) {
+	orgID, orgs, ok := h.memberOrg(w, r)
+	if !ok {
+		return
+	}
+	rd, height, err := h.cfg.Chain.Reader(supply.StoreName)
+	if err != nil {
+		fail(w, http.StatusServiceUnavailable, "unavailable", "state not readable yet")
+		return
+	}
+	ans := AlertsAnswer{Org: orgID, Height: height, Alerts: h.cfg.Keeper.Alerts(rd, orgs, orgID)}
+	if ans.Alerts == nil {
+		ans.Alerts = []*supply.Alert{}
+	}
+	writeJSON(w, http.StatusOK, ans)
+}

@@ -1,0 +1,566 @@
+package supply
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/medchain/medchain/module"
+	"github.com/medchain/medchain/store"
+)
+
+// Keeper reads and writes supply state. Every read function takes the
+// store reader of the supply module ("supply") at the height the caller
+// answers from, and orgs, where needed, the org store's reader.
+type Keeper struct {
+	orgs OrgReader
+}
+
+func getJSON(r store.Reader, key []byte, v any) bool {
+	bz := r.Get(key)
+	if bz == nil {
+		return false
+	}
+	if err := json.Unmarshal(bz, v); err != nil {
+		panic(fmt.Sprintf("supply: corrupt state at %X: %v", key, err))
+	}
+	return true
+}
+
+func setJSON(kv store.KV, key []byte, v any) {
+	bz, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	kv.Set(key, bz)
+}
+
+// Params returns the module parameters.
+func (Keeper) Params(r store.Reader) Params {
+	p := DefaultParams()
+	getJSON(r, keyParams, &p)
+	return p
+}
+
+// Product returns the product registered under gtin (any GTIN form), or nil.
+func (Keeper) Product(r store.Reader, gtin string) *Product {
+	g, ok := NormalizeGTIN(gtin)
+	if !ok {
+		return nil
+	}
+	p := &Product{}
+	if !getJSON(r, ProductKey(g), p) {
+		return nil
+	}
+	return p
+}
+
+// Lot returns lot data of gtin, or nil.
+func (Keeper) Lot(r store.Reader, gtin, lot string) *Lot {
+	g, ok := NormalizeGTIN(gtin)
+	if !ok {
+		return nil
+	}
+	l := &Lot{}
+	if !getJSON(r, LotKey(g, lot), l) {
+		return nil
+	}
+	return l
+}
+
+// Lots returns every lot of gtin, in lot order.
+func (Keeper) Lots(r store.Reader, gtin string) []*Lot {
+	g, ok := NormalizeGTIN(gtin)
+	if !ok {
+		return nil
+	}
+	var out []*Lot
+	p := lotPrefix(g)
+	it := r.Iterator(p, store.PrefixEnd(p))
+	defer it.Close()
+	for ; it.Valid(); it.Next() {
+		l := &Lot{}
+		if err := json.Unmarshal(it.Value(), l); err != nil {
+			panic(fmt.Sprintf("supply: corrupt lot: %v", err))
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// Unit returns the unit with EPC epc (a pure-identity URN), or nil.
+func (Keeper) Unit(r store.Reader, epc string) *Unit {
+	u := &Unit{}
+	if !getJSON(r, UnitKey(epc), u) {
+		return nil
+	}
+	return u
+}
+
+func unitByHash(r store.Reader, h []byte) *Unit {
+	u := &Unit{}
+	if !getJSON(r, unitKeyH(h), u) {
+		return nil
+	}
+	return u
+}
+
+// Children returns the EPCs packed directly in container epc, in key order.
+func (Keeper) Children(r store.Reader, epc string) []string {
+	h := EPCHash(epc)
+	var out []string
+	p := childPrefix(h[:])
+	it := r.Iterator(p, store.PrefixEnd(p))
+	defer it.Close()
+	for ; it.Valid(); it.Next() {
+		if u := unitByHash(r, it.Key()[len(p):]); u != nil {
+			out = append(out, u.EPC)
+		}
+	}
+	return out
+}
+
+// Event returns stored event id, or nil.
+func (Keeper) Event(r store.Reader, id uint64) *StoredEvent {
+	e := &StoredEvent{}
+	if !getJSON(r, EventKey(id), e) {
+		return nil
+	}
+	return e
+}
+
+// Provenance returns every event on the unit epc, oldest first: its own
+// events and those on the containers it was packed in while it was packed.
+func (k Keeper) Provenance(r store.Reader, epc string) []*StoredEvent {
+	return k.Events(r, EventFilter{EPC: epc, Limit: -1})
+}
+
+// Events returns stored events matching f, in id (and so block time)
+// order, at most f.Limit (0: DefaultEventLimit; negative: all).
+func (k Keeper) Events(r store.Reader, f EventFilter) []*StoredEvent {
+	limit := f.Limit
+	if limit == 0 {
+		limit = DefaultEventLimit
+	}
+	var p, start []byte
+	idAt := func(key []byte) uint64 { return binary.BigEndian.Uint64(key[len(key)-8:]) }
+	switch {
+	case f.EPC != "":
+		h := EPCHash(f.EPC)
+		p = byEPCPrefix(h[:])
+		start = byEPCKey(h[:], f.After+1)
+	case f.BizStep != "":
+		p = byStepPrefix(f.BizStep)
+		start = cat(p, u64(f.After+1))
+	case f.Disposition != "":
+		p = byDispPrefix(f.Disposition)
+		start = cat(p, u64(f.After+1))
+	case !f.From.IsZero():
+		p = prefixByTime
+		start = byTimeKey(f.From, 0)
+	default:
+		p = prefixEvent
+		start = EventKey(f.After + 1)
+	}
+	if f.After == ^uint64(0) {
+		return nil
+	}
+	var out []*StoredEvent
+	// A unit's creating event is not in the EPC index (Unit.FirstEvent).
+	var first uint64
+	if f.EPC != "" {
+		if u := k.Unit(r, f.EPC); u != nil && u.FirstEvent > f.After {
+			first = u.FirstEvent
+		}
+	}
+	it := r.Iterator(start, store.PrefixEnd(p))
+	defer it.Close()
+	for valid := true; limit < 0 || len(out) < limit; {
+		valid = valid && it.Valid()
+		var id uint64
+		switch {
+		case valid && (first == 0 || idAt(it.Key()) < first):
+			id = idAt(it.Key())
+			it.Next()
+		case first != 0:
+			id, first = first, 0
+		default:
+			return out
+		}
+		if id <= f.After {
+			continue
+		}
+		e := k.Event(r, id)
+		if e == nil {
+			continue
+		}
+		if !f.To.IsZero() && !e.Time.Before(f.To) {
+			if p[0] == prefixByTime[0] {
+				break
+			}
+			continue
+		}
+		if (!f.From.IsZero() && e.Time.Before(f.From)) || (f.BizStep != "" && e.Event.BizStep != f.BizStep) ||
+			(f.Disposition != "" && e.Event.Disposition != f.Disposition) {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// Alert returns alert id, or nil.
+func (Keeper) Alert(r store.Reader, id uint64) *Alert {
+	a := &Alert{}
+	if !getJSON(r, AlertKey(id), a) {
+		return nil
+	}
+	return a
+}
+
+// Alerts returns the alerts orgID may see, oldest first: every alert for a
+// regulator; otherwise those it raised, on its products, or on units it
+// held. orgs reads the org store.
+func (k Keeper) Alerts(r, orgs store.Reader, orgID string) []*Alert {
+	var out []*Alert
+	if o, err := k.orgs.Org(orgs, orgID); err == nil && o.Type == RegulatorType {
+		it := r.Iterator(prefixAlert, store.PrefixEnd(prefixAlert))
+		defer it.Close()
+		for ; it.Valid(); it.Next() {
+			a := &Alert{}
+			if err := json.Unmarshal(it.Value(), a); err != nil {
+				panic(fmt.Sprintf("supply: corrupt alert: %v", err))
+			}
+			out = append(out, a)
+		}
+		return out
+	}
+	p := alertOrgPrefix(orgID)
+	it := r.Iterator(p, store.PrefixEnd(p))
+	defer it.Close()
+	for ; it.Valid(); it.Next() {
+		if a := k.Alert(r, binary.BigEndian.Uint64(it.Key()[len(p):])); a != nil {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// Recall returns the recall of (gtin, lot), or of every lot of gtin, or nil.
+func (Keeper) Recall(r store.Reader, gtin, lot string) *Recall {
+	rc := &Recall{}
+	if lot != "" && getJSON(r, RecallKey(gtin, lot), rc) {
+		return rc
+	}
+	if getJSON(r, RecallKey(gtin, ""), rc) {
+		return rc
+	}
+	return nil
+}
+
+// Recalls returns every recall record, in (gtin, lot) order.
+func (Keeper) Recalls(r store.Reader) []*Recall {
+	var out []*Recall
+	it := r.Iterator(prefixRecall, store.PrefixEnd(prefixRecall))
+	defer it.Close()
+	for ; it.Valid(); it.Next() {
+		rc := &Recall{}
+		if err := json.Unmarshal(it.Value(), rc); err != nil {
+			panic(fmt.Sprintf("supply: corrupt recall: %v", err))
+		}
+		out = append(out, rc)
+	}
+	return out
+}
+
+// RecallNotice is one recalled unit an organization holds.
+type RecallNotice struct {
+	EPC    string `json:"epc"`
+	GTIN   string `json:"gtin"`
+	Lot    string `json:"lot,omitempty"`
+	Status string `json:"status"` // active or in_transit
+	Recall Recall `json:"recall"`
+}
+
+// RecallNotices returns exactly the recalled units orgID currently holds
+// (as custodian, active or in transit), in (gtin, lot, unit key) order. It
+// reads one index range per recall record, never every unit.
+func (k Keeper) RecallNotices(r store.Reader, orgID string) []RecallNotice {
+	var out []RecallNotice
+	recalls := k.Recalls(r)
+	for _, rc := range recalls {
+		var p []byte
+		if rc.Lot == "" {
+			p = heldGTINPrefix(orgID, rc.GTIN)
+		} else {
+			if k.Recall(r, rc.GTIN, "") != nil {
+				continue // the whole product is recalled; listed under lot ""
+			}
+			p = heldLotPrefix(orgID, rc.GTIN, rc.Lot)
+		}
+		k.heldIn(r, orgID, p, func(u *Unit) bool {
+			if u.GTIN == rc.GTIN && (rc.Lot == "" || rc.Lot == u.Lot) {
+				out = append(out, RecallNotice{EPC: u.EPC, GTIN: u.GTIN, Lot: u.Lot, Status: u.Status, Recall: *rc})
+			}
+			return true
+		})
+	}
+	slices.SortStableFunc(out, func(a, b RecallNotice) int {
+		if c := strings.Compare(a.GTIN, b.GTIN); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Lot, b.Lot)
+	})
+	return out
+}
+
+// Held returns the EPCs of the units orgID holds (active or in transit),
+// at most limit (0: all), in index order.
+func (Keeper) Held(r store.Reader, orgID string, limit int) []string {
+	var out []string
+	k := Keeper{}
+	k.heldIn(r, orgID, heldOrgPrefix(orgID), func(u *Unit) bool {
+		out = append(out, u.EPC)
+		return limit <= 0 || len(out) < limit
+	})
+	return out
+}
+
+// heldIn calls fn for each unit orgID holds whose custodian index entry
+// starts with prefix: units of their own, then each cohort's members that
+// are still in it, until fn returns false.
+func (k Keeper) heldIn(r store.Reader, orgID string, prefix []byte, fn func(*Unit) bool) {
+	it := r.Iterator(prefix, store.PrefixEnd(prefix))
+	defer it.Close()
+	for ; it.Valid(); it.Next() {
+		key, val := it.Key(), it.Value()
+		if len(val) == 1 { // a unit of its own
+			if u := unitByHash(r, key[len(key)-32:]); u != nil && !fn(u) {
+				return
+			}
+			continue
+		}
+		id := binary.BigEndian.Uint64(key[len(key)-8:])
+		e := k.Event(r, id)
+		if e == nil {
+			continue
+		}
+		for _, l := range [][]string{e.Event.EPCs, {e.Event.ParentID}, e.Event.ChildEPCs, e.Event.OutputEPCs} {
+			for _, epc := range l {
+				if epc == "" {
+					continue
+				}
+				// Members of this cohort only: the same event may hold
+				// cohorts of several GTINs.
+				u := k.Unit(r, epc)
+				if u == nil || u.Cohort != id || u.Custodian != orgID || string(cohortKey(orgID, u.GTIN, u.Lot, id)) != string(key) {
+					continue
+				}
+				if !fn(u) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// Verify answers a verification request (DSCSA saleable-returns style) from
+// state: gtin in any GTIN form, serial as in the SGTIN URN, and, if
+// given, the lot and expiry (YYYY-MM-DD) printed on the pack, judged at
+// time now (the block time of the height read).
+func (k Keeper) Verify(r store.Reader, gtin, serial, lot, expiry string, now time.Time) VerifyResult {
+	res := VerifyResult{GTIN: gtin, Serial: serial}
+	g, ok := NormalizeGTIN(gtin)
+	if !ok {
+		res.Reason, res.Detail = ReasonUnknownSerial, "not a valid GTIN"
+		return res
+	}
+	res.GTIN = g
+	p := k.Product(r, g)
+	if p == nil {
+		res.Reason, res.Detail = ReasonUnknownProduct, "product not registered"
+		return res
+	}
+	res.EPC = SGTINURN(g, len(p.Prefix), serial)
+	return k.VerifyEPC(r, res.EPC, lot, expiry, now)
+}
+
+// VerifyEPC is Verify for an SGTIN URN.
+func (k Keeper) VerifyEPC(r store.Reader, epc, lot, expiry string, now time.Time) VerifyResult {
+	res := VerifyResult{EPC: epc}
+	if s, ok := ParseSGTIN(epc); ok {
+		res.GTIN, res.Serial = s.GTIN, s.Serial
+	}
+	u := k.Unit(r, epc)
+	if u == nil {
+		res.Reason, res.Detail = ReasonUnknownSerial, "no such serial was commissioned"
+		return res
+	}
+	res.Status, res.Custodian, res.Lot, res.Expiry, res.Excursion = u.Status, u.Custodian, u.Lot, u.Expiry, u.Excursion
+	res.Recalled = u.GTIN != "" && k.Recall(r, u.GTIN, u.Lot) != nil
+	fail := func(reason, detail string) VerifyResult {
+		res.Reason, res.Detail = reason, detail
+		return res
+	}
+	switch {
+	case lot != "" && lot != u.Lot:
+		return fail(ReasonLotMismatch, "the lot on the pack is not the lot commissioned")
+	case expiry != "" && expiry != u.Expiry:
+		return fail(ReasonExpiryMismatch, "the expiry on the pack is not the expiry commissioned")
+	case u.Status == StatusStolen:
+		return fail(ReasonStolen, "reported stolen")
+	case res.Recalled:
+		return fail(ReasonRecalled, "the lot is recalled")
+	case u.Status == StatusDecommissioned:
+		return fail(ReasonDecommissioned, "decommissioned")
+	case u.Status == StatusDestroyed:
+		return fail(ReasonDestroyed, "destroyed")
+	case u.Status == StatusDispensed:
+		return fail(ReasonDispensed, "already dispensed")
+	case u.Excursion:
+		return fail(ReasonExcursion, "a temperature outside the lot's range was recorded")
+	case u.Expiry != "" && u.Expiry < now.UTC().Format(time.DateOnly):
+		return fail(ReasonExpired, "past its expiry date")
+	case u.Status == StatusInTransit && now.Sub(u.ShippedTime) > k.Params(r).MaxTransit:
+		return fail(ReasonCustodyGap, "in transit longer than the allowed time; never received")
+	}
+	res.Verified = true
+	return res
+}
+
+// --- handlers: products, lots, recalls -------------------------------------
+
+func (k Keeper) requireRole(ctx *module.Context, orgID string, roles []string) error {
+	orgs := ctx.Store(OrgStore)
+	if !k.orgs.IsActiveOrg(orgs, orgID) {
+		return ErrUnknownOrg.Wrapf("%q", orgID)
+	}
+	for _, role := range roles {
+		if k.orgs.HasRole(orgs, ctx.Signer, orgID, role) {
+			return nil
+		}
+	}
+	return ErrUnauthorized.Wrapf("%s holds none of %v in %q", ctx.Signer, roles, orgID)
+}
+
+// putLot creates or completes lot data; conflicting values are refused.
+func putLot(ctx *module.Context, gtin, lot, expiry string, has bool, lo, hi int64) (*Lot, error) {
+	kv := ctx.Store(StoreName)
+	l := &Lot{}
+	if !getJSON(kv, LotKey(gtin, lot), l) {
+		l = &Lot{GTIN: gtin, Lot: lot, RegisteredHeight: ctx.Height}
+	}
+	if expiry != "" {
+		if l.Expiry != "" && l.Expiry != expiry {
+			return nil, ErrLotMismatch.Wrapf("lot %s of %s expires %s, not %s", lot, gtin, l.Expiry, expiry)
+		}
+		l.Expiry = expiry
+	}
+	if has {
+		if l.HasTempRange && (l.TempMinMilli != lo || l.TempMaxMilli != hi) {
+			return nil, ErrLotMismatch.Wrapf("lot %s of %s already has the range [%d, %d] m°C", lot, gtin, l.TempMinMilli, l.TempMaxMilli)
+		}
+		l.HasTempRange, l.TempMinMilli, l.TempMaxMilli = true, lo, hi
+	}
+	setJSON(kv, LotKey(gtin, lot), l)
+	return l, nil
+}
+
+func (k Keeper) registerProduct(ctx *module.Context, msg module.Msg) error {
+	m := msg.(*MsgRegisterProduct)
+	if err := k.requireRole(ctx, m.Org, RegisterRoles); err != nil {
+		return err
+	}
+	in := m.GTIN
+	if in == "" {
+		in = m.UDIDI
+	}
+	g, _ := NormalizeGTIN(in)
+	owner, prefix := k.orgs.PrefixOwner(ctx.Store(OrgStore), g[1:])
+	if owner != m.Org {
+		return ErrNotPrefixOwner.Wrapf("GTIN %s: %q owns no GS1 company prefix it starts with", g, m.Org)
+	}
+	kind := m.Kind
+	if kind == "" {
+		kind = ProductDrug
+		if m.UDIDI != "" {
+			kind = ProductDevice
+		}
+	}
+	udi := ""
+	if m.UDIDI != "" {
+		udi = g
+	}
+	kv := ctx.Store(StoreName)
+	p := &Product{}
+	if getJSON(kv, ProductKey(g), p) {
+		if p.Owner != m.Org || (m.NDC != "" && m.NDC != p.NDC) || (udi != "" && udi != p.UDIDI) ||
+			(m.Name != "" && m.Name != p.Name) || (m.Kind != "" && m.Kind != p.Kind) {
+			return ErrProductExists.Wrapf("GTIN %s", g)
+		}
+	} else {
+		p = &Product{GTIN: g, NDC: m.NDC, UDIDI: udi, Name: m.Name, Kind: kind, Owner: m.Org, Prefix: prefix,
+			RegisteredHeight: ctx.Height, Registered: ctx.Time}
+		setJSON(kv, ProductKey(g), p)
+		ctx.Emit(module.NewEvent("supply.product_registered", "gtin", g, "org", m.Org, "kind", kind))
+	}
+	if m.Lot != "" {
+		if _, err := putLot(ctx, g, m.Lot, m.Expiry, m.HasTempRange, m.TempMinMilli, m.TempMaxMilli); err != nil {
+			return err
+		}
+		ctx.Emit(module.NewEvent("supply.lot_registered", "gtin", g, "lot", m.Lot))
+	}
+	return nil
+}
+
+func (k Keeper) registerLot(ctx *module.Context, msg module.Msg) error {
+	m := msg.(*MsgRegisterLot)
+	if err := k.requireRole(ctx, m.Org, RegisterRoles); err != nil {
+		return err
+	}
+	g, _ := NormalizeGTIN(m.GTIN)
+	p := k.Product(ctx.Store(StoreName), g)
+	if p == nil {
+		return ErrUnknownProduct.Wrapf("GTIN %s", g)
+	}
+	if p.Owner != m.Org {
+		return ErrNotPrefixOwner.Wrapf("GTIN %s belongs to %q", g, p.Owner)
+	}
+	if _, err := putLot(ctx, g, m.Lot, m.Expiry, m.HasTempRange, m.TempMinMilli, m.TempMaxMilli); err != nil {
+		return err
+	}
+	ctx.Emit(module.NewEvent("supply.lot_registered", "gtin", g, "lot", m.Lot))
+	return nil
+}
+
+func (k Keeper) recall(ctx *module.Context, msg module.Msg) error {
+	m := msg.(*MsgRecall)
+	if err := k.requireRole(ctx, m.Org, RecallRoles); err != nil {
+		return err
+	}
+	g, _ := NormalizeGTIN(m.GTIN)
+	kv := ctx.Store(StoreName)
+	p := k.Product(kv, g)
+	if p == nil {
+		return ErrUnknownProduct.Wrapf("GTIN %s", g)
+	}
+	o, err := k.orgs.Org(ctx.Store(OrgStore), m.Org)
+	if err != nil || (p.Owner != m.Org && o.Type != RegulatorType) {
+		return ErrNotRecaller.Wrapf("%q is neither the owner of %s nor a regulator", m.Org, g)
+	}
+	lots := m.Lots
+	if len(lots) == 0 {
+		lots = []string{""}
+	}
+	for _, l := range lots {
+		if kv.Has(RecallKey(g, l)) {
+			continue // recalled already; the first recall stands
+		}
+		setJSON(kv, RecallKey(g, l), &Recall{GTIN: g, Lot: l, By: m.Org, Signer: ctx.Signer, Reason: m.Reason, Height: ctx.Height, Time: ctx.Time})
+	}
+	ctx.Emit(module.NewEvent("supply.recalled", "gtin", g, "lots", strings.Join(m.Lots, ","), "org", m.Org))
+	return nil
+}
