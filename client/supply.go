@@ -138,6 +138,58 @@ func (c *Client) Capture(ctx context.Context, doc []byte, contentType, token, or
 	return &out, nil
 }
 
+// CaptureSigned captures an EPCIS document without the node's service
+// key: it parses and converts the document here (GS1 Digital Links
+// resolved with the company prefixes organizations registered), and submits
+// it as a MsgCapture signed by s for orgID ("" picks the only organization
+// where s holds a capture role, supply.CaptureRoles), waiting for the
+// commit. A document that is not valid EPCIS is an *epcis.ValidationError;
+// a capture the chain refuses is a result with a non-zero Code.
+func (c *Client) CaptureSigned(ctx context.Context, s Signer, doc []byte, contentType, orgID string) (*supplyapi.CaptureResult, *types.TxResult, error) {
+	format := epcis.Detect
+	switch contentType {
+	case ContentJSON, ContentJSONLD:
+		format = epcis.JSON
+	case ContentXML:
+		format = epcis.XML
+	}
+	d, err := epcis.Parse(doc, format)
+	if err != nil {
+		return nil, nil, err
+	}
+	if orgID, err = c.SupplyOrg(ctx, s.DID(), orgID, supply.CaptureRoles); err != nil {
+		return nil, nil, err
+	}
+	orgs, err := c.Orgs(ctx, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	var prefixes []string
+	for _, o := range orgs.Orgs {
+		prefixes = append(prefixes, o.GS1Prefixes...)
+	}
+	resolve := epcis.PrefixList(prefixes...)
+	m := &supply.MsgCapture{Org: orgID}
+	res := &supplyapi.CaptureResult{Org: orgID, Status: "validated", Signer: s.DID()}
+	var problems []epcis.FieldError
+	for i := range d.Events {
+		ev, p := supplyapi.ToSupplyEvent(&d.Events[i], i, resolve)
+		problems = append(problems, p...)
+		m.Events = append(m.Events, ev)
+		res.Events = append(res.Events, supplyapi.CaptureEvent{Index: i, Type: d.Events[i].Type, Hash: d.Events[i].Hash, EventID: d.Events[i].EventID})
+	}
+	if len(problems) > 0 {
+		return nil, nil, &epcis.ValidationError{Errors: problems}
+	}
+	tx, err := c.Submit(ctx, s, m)
+	if err != nil || tx.Code != 0 {
+		return nil, tx, err
+	}
+	res.Status, res.Height, res.TxHash = "committed", tx.Height, tx.Hash
+	res.SetOutcomes(tx)
+	return res, tx, nil
+}
+
 // EventsPage is one page of GET /epcis/events: EPCIS 2.0 JSON-LD events
 // (public form: trade details are off chain), the height read and the
 // token of the next page ("" on the last).

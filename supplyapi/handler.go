@@ -146,9 +146,9 @@ type CaptureEvent struct {
 	Reason   string `json:"reason,omitempty"`
 }
 
-// outcomes fills each event's outcome from the committed transaction's
+// SetOutcomes fills each event's outcome from the committed transaction's
 // "supply.event" events.
-func outcomes(res *CaptureResult, tx *apitypes.TxResult) {
+func (res *CaptureResult) SetOutcomes(tx *apitypes.TxResult) {
 	for _, ev := range tx.Events {
 		if ev.Type != "supply.event" {
 			continue
@@ -281,7 +281,7 @@ func (h *Handler) capture(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res.Status, res.Height, res.TxHash, res.Signer = "committed", tx.Height, tx.Hash, h.cfg.Signer
-	outcomes(&res, tx)
+	res.SetOutcomes(tx)
 	writeJSON(w, http.StatusCreated, res)
 }
 

@@ -26,6 +26,10 @@ import (
 // ReleasePath is the node-to-node route a holding vault serves.
 const ReleasePath = "/vault/v1/release"
 
+// catchUpWait bounds how long a holding vault waits for its node to
+// commit the height of the access event it is asked to release under.
+const catchUpWait = 10 * time.Second
+
 // releaseWindow bounds the clock difference a signed release request may
 // show, so a captured request cannot be replayed later.
 const releaseWindow = 5 * time.Minute
@@ -33,7 +37,11 @@ const releaseWindow = 5 * time.Minute
 // ReleaseRequest asks a holding vault for one record under a committed
 // access event. The requesting vault signs it with its service key.
 type ReleaseRequest struct {
-	EventID   uint64 `json:"event_id"`
+	EventID uint64 `json:"event_id"`
+	// Height is the event's height: the holding vault answers once its
+	// own node has committed it (nodes apply a block at slightly
+	// different times).
+	Height    int64  `json:"height"`
 	RecordID  string `json:"record_id"`
 	Version   uint64 `json:"version"`
 	Vault     string `json:"vault"`  // requesting vault's DID
@@ -51,6 +59,7 @@ func (r *ReleaseRequest) signBytes(chainID string) []byte {
 	e.String(5, r.Vault)
 	e.String(6, r.KeyID)
 	e.Uint64(7, uint64(r.Timestamp))
+	e.Uint64(8, uint64(r.Height))
 	return append([]byte("medchain/vault/release/v1\x00"), e.Bytes()...)
 }
 
@@ -67,7 +76,7 @@ func (s *Service) fetchRemote(ctx context.Context, ev *records.AccessEvent, a *r
 	if !ok {
 		return nil, fmt.Errorf("%w: no address known for %q's vault (add it to peers in medchain.json)", ErrUnavailable, a.HolderOrg)
 	}
-	req := &ReleaseRequest{EventID: ev.ID, RecordID: a.ID, Version: a.Version}
+	req := &ReleaseRequest{EventID: ev.ID, Height: ev.Height, RecordID: a.ID, Version: a.Version}
 	req.Sign(s.cfg.ChainID, s.did, s.cfg.Key.Generation, s.cfg.Key.SigningKey, s.cfg.Now())
 	body, _ := json.Marshal(req)
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(base, "/")+ReleasePath, bytes.NewReader(body))
@@ -106,6 +115,30 @@ func (s *Service) fetchRemote(ctx context.Context, ev *records.AccessEvent, a *r
 	}
 	env.Wrapped = append(env.Wrapped, rr.Wrapped)
 	return s.openEnvelope(env, a, rr.Wrapped.KeyID)
+}
+
+// readerAt returns a reader of the latest committed state once it is at
+// height h or above, waiting (at most catchUpWait) for this node to commit
+// h; a node still behind then answers 503.
+func (s *Service) readerAt(ctx context.Context, name string, h int64) (store.Reader, error) {
+	deadline := time.Now().Add(catchUpWait)
+	for {
+		r, at, err := s.reader(name)
+		if err != nil {
+			return nil, err
+		}
+		if at >= h {
+			return r, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, &releaseError{http.StatusServiceUnavailable, fmt.Sprintf("this node has committed height %d, not yet %d", at, h)}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // revokedBasis reports the first consent named in ev's basis
@@ -170,7 +203,7 @@ func (s *Service) release(ctx context.Context, req *ReleaseRequest) (*ReleaseRes
 	if !ed25519.Verify(pub, req.signBytes(s.cfg.ChainID), req.Signature) {
 		return nil, deny("bad signature")
 	}
-	r, _, err := s.reader(records.StoreName)
+	r, err := s.readerAt(ctx, records.StoreName, req.Height)
 	if err != nil {
 		return nil, err
 	}

@@ -215,13 +215,22 @@ func TestAcceptance(t *testing.T) {
 	if len(doc.Document.Authentication) != 1 || doc.Document.Authentication[0] != reg.DID+"#key-2" {
 		t.Fatalf("after rotation authentication is %v, want key-2", doc.Document.Authentication)
 	}
-	// Governance: with one member organization, the proposer's own approval
-	// is more than two thirds, so admitting carol's clinic passes at once.
+	// Governance: the development chain has five member organizations (the
+	// hospital and issue 5's supply-chain demo organizations), so admitting
+	// carol's clinic passes once four approve (more than two thirds): the
+	// proposer's own approval and three demo organizations' votes.
 	var prop txOut
 	c.json(&prop, "tx", "org", "propose", "admit_org", "--org", "carol-clinic", "--name", "Carol's Clinic", "--type", "clinic",
 		"--admin", carol.DID, "--from", "admin", "--home", home, "--node", node, "-o", "json")
 	if prop.Code != 0 {
 		t.Fatalf("propose: %+v", prop)
+	}
+	for _, voter := range []string{"manufacturer", "distributor", "pharmacy"} {
+		var vote txOut
+		c.json(&vote, "tx", "org", "vote", "1", "--from", voter, "--home", home, "--node", node, "-o", "json")
+		if vote.Code != 0 {
+			t.Fatalf("vote by %s: %+v", voter, vote)
+		}
 	}
 	var org struct {
 		Org struct {

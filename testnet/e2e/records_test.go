@@ -36,7 +36,8 @@ type people struct {
 }
 
 // submit sends msgs signed by s through node i and fails the test unless
-// they commit with code 0.
+// they commit with code 0; it returns once every running node has
+// committed that height (nodes apply a block at slightly different times).
 func (p people) submit(i int, s client.Signer, what string, msgs ...module.Msg) {
 	p.t.Helper()
 	ctx, cancel := ctxFor(30 * time.Second)
@@ -44,6 +45,9 @@ func (p people) submit(i int, s client.Signer, what string, msgs ...module.Msg) 
 	res, err := p.tn.Node(i).Client.Submit(ctx, s, msgs...)
 	if err != nil || res.Code != 0 {
 		p.t.Fatalf("%s: %+v %v", what, res, err)
+	}
+	if err := p.tn.WaitHeight(res.Height, 30*time.Second, p.tn.Up()...); err != nil {
+		p.t.Fatalf("%s: %v", what, err)
 	}
 }
 
@@ -218,6 +222,9 @@ func TestRecordsTwoOrganizations(t *testing.T) {
 	}
 
 	// 6. The patient's access log shows all of it, the same on both nodes.
+	if err := tn.WaitHeight(tn.MaxHeight(a, b), 30*time.Second, a, b); err != nil {
+		t.Fatal(err)
+	}
 	var want []string
 	for _, ev := range accessLog(t, tn, a, patient.DID()) {
 		want = append(want, fmt.Sprintf("%d %s %s %s %s", ev.ID, ev.Requester, ev.RequesterOrg, ev.Decision, ev.Basis))

@@ -490,12 +490,9 @@ func (p *eventPlan) pack(parent string, children []string) error {
 		return ErrInvalidMsg.Wrapf("parent %s is not an SGTIN or SSCC", parent)
 	}
 	ps := p.load(parent)
-	if ps.u == nil {
-		if _, err := p.withEPC(parent, p.commission(parent)); err != nil {
-			return err
-		}
-		if ps.u == nil {
-			return nil
+	if ps.u == nil { // a new container (an SSCC, or an SGTIN its owner commissions so)
+		if err := p.commission(parent); err != nil {
+			return p.epcErr(parent, err)
 		}
 	}
 	switch {
@@ -605,10 +602,6 @@ func (p *eventPlan) epcErr(epc string, err error) error {
 		return err
 	}
 	return &epcError{epc: epc, err: err}
-}
-
-func (p *eventPlan) withEPC(epc string, err error) (struct{}, error) {
-	return struct{}{}, p.epcErr(epc, err)
 }
 
 // each applies op to every EPC of list, naming the EPC on failure.

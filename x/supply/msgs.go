@@ -1,6 +1,8 @@
 package supply
 
 import (
+	"bytes"
+
 	"github.com/medchain/medchain/internal/wire"
 	"github.com/medchain/medchain/module"
 )
@@ -443,5 +445,7 @@ func DecodeEvent(bz []byte) (Event, error) {
 	if err == nil {
 		ev.TradeCommitment, err = fs.Blob(24)
 	}
+	// Blob aliases the input; keep no reference to the transaction bytes.
+	ev.TradeSalt, ev.TradeCommitment = bytes.Clone(ev.TradeSalt), bytes.Clone(ev.TradeCommitment)
 	return ev, err
 }

@@ -568,3 +568,20 @@ func TestStolenPacked(t *testing.T) {
 	wantVerify(t, w, "1", supply.ReasonStolen)
 	wantVerify(t, w, "3", supply.ReasonStolen)
 }
+
+// TestCaptureAuthority: the signer must hold a capture role in an active
+// organization, and a capture is bounded by the module's params.
+func TestCaptureAuthority(t *testing.T) {
+	w := newWorld(t)
+	w.register("L1", "", 0, 0)
+	r := w.exec(dist, &supply.MsgCapture{Org: mfr, Events: []supply.Event{commission("L1", "", sgtin("1"))}})
+	testutil.WantCode(t, "not a member", r, supply.StoreName, supply.ErrUnauthorized.Code)
+	r = w.exec(dist, &supply.MsgCapture{Org: "org-99", Events: []supply.Event{observe()}})
+	testutil.WantCode(t, "unknown org", r, supply.StoreName, supply.ErrUnknownOrg.Code)
+	evs := make([]supply.Event, supply.DefaultParams().MaxEventsPerCapture+1)
+	for i := range evs {
+		evs[i] = supply.Event{Kind: supply.KindObject, Action: supply.ActionObserve}
+	}
+	testutil.WantCode(t, "too many events", w.capture(mfr, evs...), supply.StoreName, supply.ErrTooLarge.Code)
+	testutil.WantCode(t, "empty", w.capture(mfr), "tx", 12, "at least one event")
+}
