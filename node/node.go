@@ -241,5 +241,8 @@ func Run(ctx context.Context, home string, o RunOptions) error {
 	defer cancel()
 	_ = httpSrv.Shutdown(shutCtx)
 	srv.Close()
+	if vlt != nil {
+		vlt.Wait() // its sweeps read the database closed below
+	}
 	return nil
 }

@@ -14,12 +14,23 @@ import (
 // collection of orphan blobs (written, never anchored). Work interrupted by
 // a crash is found again on the next sweep, since what is owed is read from
 // the chain.
+//
+// Erasures are swept every period; orphans, whose collection lists every
+// blob of the vault, every orphanSweepEvery at most. Wait returns once Run
+// has returned, so that a node closes its database only after the last
+// sweep's reads.
 func (s *Service) Run(ctx context.Context, every time.Duration) {
+	s.running.Add(1)
+	defer s.running.Done()
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var lastOrphans time.Time
 	for {
 		s.SweepErasures(ctx)
-		s.SweepOrphans(ctx, 2*time.Minute)
+		if time.Since(lastOrphans) >= orphanSweepEvery {
+			s.SweepOrphans(ctx, 2*time.Minute)
+			lastOrphans = time.Now()
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -27,6 +38,13 @@ func (s *Service) Run(ctx context.Context, every time.Duration) {
 		}
 	}
 }
+
+// orphanSweepEvery spaces orphan collections (each lists the whole blob
+// store; an orphan must be seen twice, 2 minutes apart, to be deleted).
+const orphanSweepEvery = 30 * time.Second
+
+// Wait blocks until every Run of the service has returned.
+func (s *Service) Wait() { s.running.Wait() }
 
 // SweepErasures destroys the records of every patient whose erasure this
 // vault owes and confirms each on chain. It returns how many erasures it

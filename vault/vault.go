@@ -95,6 +95,8 @@ type Service struct {
 
 	shredded atomic.Int64 // blobs deleted by erasure sweeps (for HaltAfterShreds)
 	haltOnce sync.Once
+
+	running sync.WaitGroup // Run loops (Wait)
 }
 
 // New returns the vault service.
