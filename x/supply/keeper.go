@@ -384,7 +384,17 @@ func (k Keeper) Verify(r store.Reader, gtin, serial, lot, expiry string, now tim
 		res.Reason, res.Detail = ReasonUnknownProduct, "product not registered"
 		return res
 	}
+	// The URN's company-prefix partition is normally the owner's prefix
+	// length; an EPC encoded with another partition is found too.
 	res.EPC = SGTINURN(g, len(p.Prefix), serial)
+	if !r.Has(UnitKey(res.EPC)) {
+		for l := 6; l <= 12; l++ {
+			if e := SGTINURN(g, l, serial); l != len(p.Prefix) && r.Has(UnitKey(e)) {
+				res.EPC = e
+				break
+			}
+		}
+	}
 	return k.VerifyEPC(r, res.EPC, lot, expiry, now)
 }
 

@@ -3,8 +3,10 @@ package supply_test
 import (
 	"fmt"
 	"math/rand"
+	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"testing"
 
 	abci "github.com/cometbft/cometbft/abci/types"
@@ -262,6 +264,14 @@ func TestPropertyCustody(t *testing.T) {
 		lots        = 6
 	)
 	seed := int64(20261126)
+	if s := os.Getenv("MEDCHAIN_SUPPLY_SEED"); s != "" { // repeat or vary a run
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			t.Fatalf("MEDCHAIN_SUPPLY_SEED: %v", err)
+		}
+		seed = v
+	}
+	t.Logf("seed %d (MEDCHAIN_SUPPLY_SEED)", seed)
 	rng := rand.New(rand.NewSource(seed))
 	w := newWorld(t)
 	for l := range lots {

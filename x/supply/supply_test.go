@@ -434,6 +434,9 @@ func TestVerifyStatuses(t *testing.T) {
 	if v := w.keeper().Verify(w.reader(), "00614141999996", "4", "", "", testutil.BlockTime(w.h.Height)); v.Reason != supply.ReasonUnknownProduct {
 		t.Fatalf("unknown product: %+v", v)
 	}
+	// An SGTIN encoded with another company-prefix partition is still found.
+	w.mustCapture(mfr, commission("L1", "", "urn:epc:id:sgtin:061414.1107346.P6"))
+	wantVerify(t, w, "P6", "")
 	// Destroying a stolen unit is allowed (recovered and destroyed); dispensing it is not.
 	w.wantReject(mfr, supply.ErrBadStatus, []string{sgtin("3")}, dispense(sgtin("3")))
 	w.mustCapture(mfr, destroy(sgtin("3")))
