@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/medchain/medchain/api/types"
 	"github.com/medchain/medchain/epcis"
 	"github.com/medchain/medchain/supplyapi"
+	"github.com/medchain/medchain/x/org"
 	"github.com/medchain/medchain/x/supply"
 )
 
@@ -145,7 +147,14 @@ func (c *Client) Capture(ctx context.Context, doc []byte, contentType, token, or
 // where s holds a capture role, supply.CaptureRoles), waiting for the
 // commit. A document that is not valid EPCIS is an *epcis.ValidationError;
 // a capture the chain refuses is a result with a non-zero Code.
-func (c *Client) CaptureSigned(ctx context.Context, s Signer, doc []byte, contentType, orgID string) (*supplyapi.CaptureResult, *types.TxResult, error) {
+//
+// Events with trade details are sealed as the node seals them
+// (supplyapi.Seal, ADR 0005): the transaction carries a salted commitment,
+// and the details and salt are written to trades before submitting. A node
+// serves them to trading partners and regulators only from its own store,
+// so give the store of the node members query (node.TradeDir of its home);
+// trades may be nil only for documents without trade details.
+func (c *Client) CaptureSigned(ctx context.Context, s Signer, doc []byte, contentType, orgID string, trades *supplyapi.TradeStore) (*supplyapi.CaptureResult, *types.TxResult, error) {
 	format := epcis.Detect
 	switch contentType {
 	case ContentJSON, ContentJSONLD:
@@ -181,6 +190,33 @@ func (c *Client) CaptureSigned(ctx context.Context, s Signer, doc []byte, conten
 	if len(problems) > 0 {
 		return nil, nil, &epcis.ValidationError{Errors: problems}
 	}
+	// Sealed details never reach the chain's checks: check them here.
+	if slices.ContainsFunc(m.Events, func(ev supply.Event) bool { return ev.Details().HasDetails() }) {
+		if err := m.ValidateBasic(); err != nil {
+			return nil, nil, err
+		}
+	}
+	var recs []*supplyapi.TradeRecord
+	for i := range m.Events {
+		if !m.Events[i].Details().HasDetails() {
+			continue
+		}
+		if trades == nil {
+			return nil, nil, fmt.Errorf("event %d has trade details (bizTransactionList, quantities, sources or destinations): a trade-details store is needed to seal them", i)
+		}
+		sealed, rec, err := supplyapi.Seal(m.Events[i], orgID, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		m.Events[i] = sealed
+		recs = append(recs, rec)
+		res.Events[i].TradeCommitment = hex.EncodeToString(rec.Commitment)
+	}
+	for _, rec := range recs {
+		if err := trades.Put(rec); err != nil {
+			return nil, nil, err
+		}
+	}
 	tx, err := c.Submit(ctx, s, m)
 	if err != nil || tx.Code != 0 {
 		return nil, tx, err
@@ -201,8 +237,17 @@ type EventsPage struct {
 
 // Events runs an EPCIS 2.0 query (GET /epcis/events) with the standard
 // parameters: MATCH_epc, MATCH_anyEPC, EQ_bizStep, EQ_disposition,
-// GE_/LT_eventTime, GE_/LT_recordTime, perPage, nextPageToken.
+// GE_/LT_eventTime, GE_/LT_recordTime, perPage, nextPageToken. Events show
+// their trade commitment only; EventsAs reads the trade details too.
 func (c *Client) Events(ctx context.Context, query url.Values) (*EventsPage, error) {
+	return c.EventsAs(ctx, query, "")
+}
+
+// EventsAs is Events with a bearer token: events whose trading partner
+// (or a regulator) the token's DID is a member of carry their trade
+// details (bizTransactionList, quantity, source and destination lists)
+// and "medchain:tradeSalt", which opens "medchain:tradeCommitment".
+func (c *Client) EventsAs(ctx context.Context, query url.Values, token string) (*EventsPage, error) {
 	p := "/epcis/events"
 	if len(query) > 0 {
 		p += "?" + query.Encode()
@@ -218,7 +263,7 @@ func (c *Client) Events(ctx context.Context, query url.Values) (*EventsPage, err
 			} `json:"queryResults"`
 		} `json:"epcisBody"`
 	}
-	if _, err := c.supplyDo(ctx, http.MethodGet, p, "", "", nil, &doc); err != nil {
+	if _, err := c.supplyDo(ctx, http.MethodGet, p, token, "", nil, &doc); err != nil {
 		return nil, err
 	}
 	page := &EventsPage{Height: doc.Height, Events: doc.EPCISBody.QueryResults.ResultsBody.EventList, NextPageToken: doc.Next}
@@ -354,21 +399,32 @@ func (c *Client) Recall(ctx context.Context, s Signer, m *supply.MsgRecall) (*ty
 // Verifier.Provenance for another trust root), and Verified says what was
 // checked; without it the node's answer is returned as is.
 func (c *Client) Provenance(ctx context.Context, epc string, verify bool) (*Provenance, error) {
+	return c.ProvenanceAs(ctx, epc, verify, "")
+}
+
+// ProvenanceAs is Provenance with a bearer token ("" for none): the events
+// of which the token's DID may read the trade details (a member of a
+// trading partner or of a regulator) carry them, each checked against the
+// event's trade commitment (see Provenance.Trade).
+func (c *Client) ProvenanceAs(ctx context.Context, epc string, verify bool, token string) (*Provenance, error) {
 	if verify {
 		v, err := NewVerifier(ctx, c, VerifierOptions{})
 		if err != nil {
 			return nil, err
 		}
-		return v.Provenance(ctx, epc)
+		return v.ProvenanceAs(ctx, epc, token)
 	}
 	var ans supplyapi.ProvenanceAnswer
 	p := "/epcis/provenance?prove=false&epc=" + url.QueryEscape(epc)
-	if _, err := c.supplyDo(ctx, http.MethodGet, p, "", "", nil, &ans); err != nil {
+	if _, err := c.supplyDo(ctx, http.MethodGet, p, token, "", nil, &ans); err != nil {
 		return nil, err
 	}
 	out := &Provenance{EPC: ans.EPC, Height: ans.Height, Unit: ans.Unit, Events: make([]*supply.StoredEvent, len(ans.Events))}
 	for i := range ans.Events {
 		out.Events[i] = ans.Events[i].StoredEvent
+		if err := out.open(out.Events[i], &ans.Events[i]); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
@@ -376,12 +432,58 @@ func (c *Client) Provenance(ctx context.Context, epc string, verify bool) (*Prov
 // Provenance is a unit's provenance. When Verified is set, Unit and every
 // event were decoded from bytes proven against the app hash of a header
 // the light client verified at Height+1 (Unit nil: its absence proven).
+//
+// Trade maps the id of each event with trade details to what the node
+// disclosed (supplyapi.TradeDisclosed, TradeWithheld, TradeUnavailable).
+// A disclosed event's Event carries its BizTransactions, Quantities,
+// Sources and Destinations, and TradeSalt: they were checked to open the
+// event's TradeCommitment (supply.TradeCommit), which, when Verified is
+// set, is itself proven.
 type Provenance struct {
 	EPC      string                `json:"epc"`
 	Height   int64                 `json:"height"`
 	Unit     *supply.Unit          `json:"unit,omitempty"`
 	Events   []*supply.StoredEvent `json:"events"`
+	Trade    map[uint64]string     `json:"trade,omitempty"`
 	Verified *VerifiedRead         `json:"verified,omitempty"`
+}
+
+// open records pe's trade status and, when the node disclosed the trade
+// details, checks that they open se's commitment and puts them into se.
+func (p *Provenance) open(se *supply.StoredEvent, pe *supplyapi.ProvenEvent) error {
+	if pe.TradeStatus == "" && pe.Trade == nil {
+		return nil
+	}
+	if p.Trade == nil {
+		p.Trade = map[uint64]string{}
+	}
+	p.Trade[se.ID] = pe.TradeStatus
+	if pe.Trade == nil {
+		return nil
+	}
+	if !pe.Trade.Check(se.Event.TradeCommitment) {
+		return fmt.Errorf("%w: the trade details of event %d do not open its commitment", ErrVerification, se.ID)
+	}
+	d := pe.Trade.Details
+	se.Event.BizTransactions, se.Event.Quantities, se.Event.Sources, se.Event.Destinations = d.BizTransactions, d.Quantities, d.Sources, d.Destinations
+	se.Event.TradeSalt = bytes.Clone(pe.Trade.Salt)
+	return nil
+}
+
+// SetGLNs sets orgID's party GLN and location GLNs (replacing the previous
+// ones; org.MsgSetGLNs), signed by s, an admin of orgID, and waits for the
+// commit. The location GLNs are sorted and deduplicated here. A refusal is
+// a result with a non-zero Code.
+func (c *Client) SetGLNs(ctx context.Context, s Signer, orgID, partyGLN string, locationGLNs []string) (*types.TxResult, error) {
+	return c.Submit(ctx, s, NewMsgSetGLNs(orgID, partyGLN, locationGLNs))
+}
+
+// NewMsgSetGLNs builds the message SetGLNs submits: location GLNs sorted,
+// without duplicates.
+func NewMsgSetGLNs(orgID, partyGLN string, locationGLNs []string) *org.MsgSetGLNs {
+	locs := slices.Clone(locationGLNs)
+	slices.Sort(locs)
+	return &org.MsgSetGLNs{Org: orgID, PartyGLN: partyGLN, LocationGLNs: slices.Compact(locs)}
 }
 
 // Provenance reads a unit's provenance with proofs and verifies each: the
@@ -391,9 +493,16 @@ type Provenance struct {
 // the list (a truncated history fails); a node leaving out an event from
 // the middle of the history is not detected (see supplyapi.ProvenanceAnswer).
 func (v *Verifier) Provenance(ctx context.Context, epc string) (*Provenance, error) {
+	return v.ProvenanceAs(ctx, epc, "")
+}
+
+// ProvenanceAs is Provenance with a bearer token ("" for none): disclosed
+// trade details are checked to open the proven commitment of their event
+// (TradeCommit(salt, details) == commitment) and put into the events.
+func (v *Verifier) ProvenanceAs(ctx context.Context, epc, token string) (*Provenance, error) {
 	var ans supplyapi.ProvenanceAnswer
 	p := "/epcis/provenance?prove=true&epc=" + url.QueryEscape(epc)
-	if _, err := v.c.supplyDo(ctx, http.MethodGet, p, "", "", nil, &ans); err != nil {
+	if _, err := v.c.supplyDo(ctx, http.MethodGet, p, token, "", nil, &ans); err != nil {
 		return nil, err
 	}
 	out := &Provenance{EPC: ans.EPC, Height: ans.Height, Events: make([]*supply.StoredEvent, 0, len(ans.Events))}
@@ -437,6 +546,9 @@ func (v *Verifier) Provenance(ctx context.Context, epc string) (*Provenance, err
 		}
 		if len(ids) > 0 && se.ID <= ids[len(ids)-1] {
 			return nil, fmt.Errorf("%w: events out of order", ErrVerification)
+		}
+		if err := out.open(se, &pe); err != nil {
+			return nil, err
 		}
 		ids = append(ids, se.ID)
 		out.Events = append(out.Events, se)

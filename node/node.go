@@ -210,7 +210,9 @@ func Run(ctx context.Context, home string, o RunOptions) error {
 			return err
 		}
 	}
-	mountSupply(application, srv, vlt, logger.With("module", "supply"))
+	if err := mountSupply(application, cn, home, srv, vlt, logger.With("module", "supply")); err != nil {
+		return err
+	}
 	ln, err := api.Listen(settings.APIAddr)
 	if err != nil {
 		return fmt.Errorf("API listen on %s: %w", settings.APIAddr, err)

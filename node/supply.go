@@ -2,9 +2,15 @@ package node
 
 import (
 	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
 
 	"github.com/cometbft/cometbft/libs/log"
+	nm "github.com/cometbft/cometbft/node"
 	cmtcrypto "github.com/cometbft/cometbft/proto/tendermint/crypto"
+	cmtstore "github.com/cometbft/cometbft/store"
 
 	"github.com/medchain/medchain/api"
 	apitypes "github.com/medchain/medchain/api/types"
@@ -26,8 +32,19 @@ import (
 // with the vault role nowhere) answers POST /epcis/capture by validating
 // only (202); members then capture with "medchain epcis capture --sign",
 // which signs with their own key.
-func mountSupply(a *app.App, srv *api.Server, v *vault.Service, logger log.Logger) {
-	cfg := supplyapi.Config{Chain: chainProver{a}, ChainID: a.ChainID(), Keeper: a.Supply.Keeper, Logger: logger}
+//
+// Trade details of captures (bizTransactions, quantities, sources and
+// destinations) are sealed: the chain gets a salted commitment, the details
+// stay in this node's trade-details store, TradeDir(home), which GET
+// /epcis/events and /epcis/provenance disclose to trading partners and
+// regulators (supplyapi/README.md).
+func mountSupply(a *app.App, cn *nm.Node, home string, srv *api.Server, v *vault.Service, logger log.Logger) error {
+	trades, err := supplyapi.OpenTradeStore(TradeDir(home))
+	if err != nil {
+		return err
+	}
+	chain := &chainProver{a: a, blocks: cn.BlockStore(), genesis: cn.GenesisDoc().GenesisTime}
+	cfg := supplyapi.Config{Chain: chain, ChainID: a.ChainID(), Keeper: a.Supply.Keeper, Trades: trades, Logger: logger}
 	if v != nil {
 		cfg.Submit = func(ctx context.Context, msgs ...module.Msg) (*apitypes.TxResult, error) {
 			// The vault resynchronises its sequence after a refusal; a
@@ -49,15 +66,56 @@ func mountSupply(a *app.App, srv *api.Server, v *vault.Service, logger log.Logge
 		srv.Mount(rt.Method, rt.Pattern, rt.Summary, rt.Handler)
 	}
 	logger.Info("supply-chain API mounted", "paths", "/epcis, /verify, /supply", "submits", cfg.Submit != nil)
+	return nil
 }
 
-// chainProver adds Merkle proofs of committed state to chainReader.
-type chainProver struct{ a *app.App }
+// TradeDir is where a node keeps the trade details of the captures it
+// submits (supplyapi.TradeStore).
+func TradeDir(home string) string { return filepath.Join(home, "data", "trade") }
 
-func (c chainProver) Reader(name string) (store.Reader, int64, error) {
+// chainProver reads committed state with Merkle proofs, and block times
+// from CometBFT's block store.
+type chainProver struct {
+	a       *app.App
+	blocks  *cmtstore.BlockStore
+	genesis time.Time
+
+	mu     sync.Mutex
+	height int64 // the last block time looked up (verification asks for the same height many times)
+	time   time.Time
+}
+
+func (c *chainProver) Reader(name string) (store.Reader, int64, error) {
 	return c.a.Store().Reader(name, 0)
 }
 
-func (c chainProver) Prove(name string, key []byte, height int64) ([]byte, *cmtcrypto.ProofOps, int64, error) {
+func (c *chainProver) Prove(name string, key []byte, height int64) ([]byte, *cmtcrypto.ProofOps, int64, error) {
 	return c.a.Store().Prove(name, key, height)
+}
+
+// BlockTime returns the header time of block height (the genesis time for
+// height 0). CometBFT saves a block before the application executes and
+// commits it, so every height the app has committed is in the block store.
+func (c *chainProver) BlockTime(height int64) (time.Time, error) {
+	if height <= 0 {
+		return c.genesis.UTC(), nil
+	}
+	c.mu.Lock()
+	if c.height == height {
+		t := c.time
+		c.mu.Unlock()
+		return t, nil
+	}
+	c.mu.Unlock()
+	meta := c.blocks.LoadBlockMeta(height)
+	if meta == nil {
+		return time.Time{}, fmt.Errorf("block %d is not in the block store", height)
+	}
+	t := meta.Header.Time.UTC()
+	c.mu.Lock()
+	if height > c.height {
+		c.height, c.time = height, t
+	}
+	c.mu.Unlock()
+	return t, nil
 }

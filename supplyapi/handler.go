@@ -2,6 +2,7 @@ package supplyapi
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,6 +35,11 @@ type Chain interface {
 	// the ProofOps chaining it (or its absence) to the app hash committed
 	// for that height (package store/proof, ADR 0002).
 	Prove(name string, key []byte, height int64) ([]byte, *cmtcrypto.ProofOps, int64, error)
+	// BlockTime returns the time in the header of block height: the block
+	// time the state at height was computed with (the genesis time for
+	// height 0). GET /verify judges expiry and custody gaps with it, so
+	// that its answer is a function of the state and the height read.
+	BlockTime(height int64) (time.Time, error)
 }
 
 // Submitter signs and submits msgs (the node's service identity acting for
@@ -51,10 +57,17 @@ type Config struct {
 	Submit Submitter
 	// Signer is the DID that signs submitted captures (shown in answers).
 	Signer string
+	// Trades keeps the trade details of the captures this node submits
+	// (sealed: the chain gets only their salted commitment) and serves them
+	// to trading partners and regulators. Required to submit a capture
+	// with trade details; nil discloses nothing.
+	Trades *TradeStore
 	// MaxBody bounds a capture document (default 16 MiB); larger answers 413.
 	MaxBody int64
-	Now     func() time.Time
-	Logger  log.Logger
+	// Now is the wall clock, used only for tokens and document creation
+	// dates, never to judge state.
+	Now    func() time.Time
+	Logger log.Logger
 }
 
 // Handler serves the supply-chain routes.
@@ -92,8 +105,8 @@ type Route struct {
 func (h *Handler) Routes() []Route {
 	return []Route{
 		{"POST", "/epcis/capture", "EPCIS 2.0 capture (JSON/JSON-LD, 2.0 XML, 1.2 XML; bearer token; ?org= when the caller captures for several organizations): validated, converted and submitted as one MsgCapture; 201 with per-event hashes, 4xx with a reason per event.", http.HandlerFunc(h.capture)},
-		{"GET", "/epcis/events", "EPCIS 2.0 query: MATCH_epc, MATCH_anyEPC, EQ_bizStep, EQ_disposition, GE_/LT_eventTime, GE_/LT_recordTime, perPage, nextPageToken; answers an EPCISQueryDocument.", http.HandlerFunc(h.events)},
-		{"GET", "/epcis/provenance", "Provenance of one unit (?epc=EPC URI or Digital Link): the unit and every stored event on it, oldest first, each with a Merkle proof against the app hash of the height read (prove=false omits them).", http.HandlerFunc(h.provenance)},
+		{"GET", "/epcis/events", "EPCIS 2.0 query: MATCH_epc, MATCH_anyEPC, EQ_bizStep, EQ_disposition, GE_/LT_eventTime, GE_/LT_recordTime, perPage, nextPageToken; answers an EPCISQueryDocument. Trade details (bizTransactionList, quantity, source and destination lists) are held off chain: with a bearer token of a member of a trading partner or of a regulator, they are included with the salt opening medchain:tradeCommitment.", http.HandlerFunc(h.events)},
+		{"GET", "/epcis/provenance", "Provenance of one unit (?epc=EPC URI or Digital Link): the unit and every stored event on it, oldest first, each with a Merkle proof against the app hash of the height read (prove=false omits them). With a bearer token of a member of a trading partner or a regulator, events carry their trade details and salt.", http.HandlerFunc(h.provenance)},
 		{"GET", "/verify", "Public verification (no token): ?gtin=&serial=[&lot=&expiry=] or ?link=<GS1 Digital Link>; answers verified, reason and height.", http.HandlerFunc(h.verify)},
 		{"GET", "/supply/unit", "One unit (?epc=EPC URI or Digital Link) with its product, lot and a Merkle proof of the unit record.", http.HandlerFunc(h.unit)},
 		{"GET", "/supply/product", "One product (?gtin=) with its lots and recalls, and a Merkle proof of the product record.", http.HandlerFunc(h.product)},
@@ -144,6 +157,9 @@ type CaptureEvent struct {
 	AlertID  uint64 `json:"alert_id,omitempty"`
 	Alert    string `json:"alert,omitempty"`
 	Reason   string `json:"reason,omitempty"`
+	// TradeCommitment (hex) is set when the event's trade details were
+	// sealed: the chain holds this commitment, the node the details.
+	TradeCommitment string `json:"trade_commitment,omitempty"`
 }
 
 // SetOutcomes fills each event's outcome from the committed transaction's
@@ -269,6 +285,42 @@ func (h *Handler) capture(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusAccepted, res)
 		return
 	}
+	// Seal: each event's trade details leave the message for this node's
+	// trade-details store, the chain gets their salted commitment. The
+	// records are written before submitting; a refused capture leaves
+	// orphans that no stored event names.
+	var recs []*TradeRecord
+	for i := range m.Events {
+		sealed, rec, err := Seal(m.Events[i], orgID, orgs)
+		if err != nil {
+			h.cfg.Logger.Error("sealing a capture failed", "org", orgID, "err", err.Error())
+			fail(w, http.StatusServiceUnavailable, "unavailable", "the capture could not be sealed; retry later")
+			return
+		}
+		if rec == nil {
+			continue
+		}
+		if h.cfg.Trades == nil {
+			fail(w, http.StatusServiceUnavailable, "unavailable", "this node keeps no trade-details store, so it cannot capture events with trade details (event %d)", i)
+			return
+		}
+		m.Events[i] = sealed
+		recs = append(recs, rec)
+		res.Events[i].TradeCommitment = hex.EncodeToString(rec.Commitment)
+	}
+	if len(recs) > 0 {
+		if err := m.ValidateBasic(); err != nil {
+			writeJSON(w, http.StatusBadRequest, apiError("invalid_capture", err.Error(), eventErrors(err.Error())))
+			return
+		}
+		for _, rec := range recs {
+			if err := h.cfg.Trades.Put(rec); err != nil {
+				h.cfg.Logger.Error("keeping trade details failed", "org", orgID, "err", err.Error())
+				fail(w, http.StatusServiceUnavailable, "unavailable", "the capture's trade details could not be kept; retry later")
+				return
+			}
+		}
+	}
 	tx, err := h.cfg.Submit(r.Context(), m)
 	if err != nil && (tx == nil || tx.Code == 0) {
 		h.cfg.Logger.Error("capture submission failed", "org", orgID, "err", err.Error())
@@ -344,6 +396,9 @@ func clip(s string) string {
 type VerifyAnswer struct {
 	supply.VerifyResult
 	Height int64 `json:"height"`
+	// BlockTime is the time of block Height, the "now" expiry and custody
+	// gaps were judged at.
+	BlockTime time.Time `json:"block_time,omitzero"`
 }
 
 func (h *Handler) verify(w http.ResponseWriter, r *http.Request) {
@@ -374,8 +429,16 @@ func (h *Handler) verify(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusServiceUnavailable, "unavailable", "state not readable yet")
 		return
 	}
-	res := h.cfg.Keeper.Verify(rd, gtin, serial, lot, expiry, h.cfg.Now())
-	writeJSON(w, http.StatusOK, VerifyAnswer{VerifyResult: res, Height: height})
+	// Judged at the block time of the height read, not by this node's
+	// clock: the answer is a function of (state, height).
+	bt, err := h.cfg.Chain.BlockTime(height)
+	if err != nil {
+		h.cfg.Logger.Error("block time unavailable", "height", height, "err", err.Error())
+		fail(w, http.StatusServiceUnavailable, "unavailable", "the time of block %d is not readable yet; retry", height)
+		return
+	}
+	res := h.cfg.Keeper.Verify(rd, gtin, serial, lot, expiry, bt)
+	writeJSON(w, http.StatusOK, VerifyAnswer{VerifyResult: res, Height: height, BlockTime: bt.UTC()})
 }
 
 // yymmdd turns a GS1 AI 17 date (YYMMDD) into YYYY-MM-DD (years 2000-2099;
@@ -421,6 +484,10 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 			fail(w, http.StatusBadRequest, "query_parameter", "unknown or unsupported query parameter %q", clip(k))
 			return
 		}
+	}
+	v, ok := h.viewerOf(w, r)
+	if !ok {
+		return
 	}
 	var f supply.EventFilter
 	if e := q.Get("MATCH_epc"); e != "" {
@@ -503,7 +570,10 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 			if (!geE.IsZero() && t.Before(geE)) || (!ltE.IsZero() && !t.Before(ltE)) {
 				continue
 			}
-			list = append(list, EPCISJSON(se))
+			e := EPCISJSON(se)
+			d, status := h.disclose(v, se)
+			addTrade(e, se, d, status)
+			list = append(list, e)
 		}
 		if len(page) < f.Limit || more {
 			if len(page) == f.Limit {
@@ -533,8 +603,10 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(doc)
 }
 
-// EPCISJSON renders a stored event as an EPCIS 2.0 JSON-LD event (the
-// public form: trade details are off chain, see x/supply README).
+// EPCISJSON renders a stored event as an EPCIS 2.0 JSON-LD event in its
+// public form: trade details are off chain (ADR 0005); GET /epcis/events
+// adds them, with the salt that opens "medchain:tradeCommitment", for
+// trading partners and regulators (supplyapi/README.md).
 func EPCISJSON(se *supply.StoredEvent) map[string]any {
 	ev := se.Event
 	out := map[string]any{

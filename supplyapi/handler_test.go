@@ -35,15 +35,15 @@ import (
 // the capturing organization's admin (standing in for the node's vault
 // key, which needs a running node).
 const (
-	mfr, dist, reg = "org-01", "org-02", "org-03"
-	gtin           = "04012345555011"
+	mfr, dist, reg, pharm = "org-01", "org-02", "org-03", "org-04"
+	gtin                  = "04012345555011"
 )
 
 func gln(body string) string { return body + string(org.GS1CheckDigit(body)) }
 
 var (
-	partyGLN = map[string]string{mfr: gln("401234500001"), dist: gln("001234500001"), reg: gln("952123400001")}
-	locGLN   = map[string]string{mfr: gln("401234500002"), dist: gln("001234500002"), reg: gln("952123400002")}
+	partyGLN = map[string]string{mfr: gln("401234500001"), dist: gln("001234500001"), reg: gln("952123400001"), pharm: gln("501234500001")}
+	locGLN   = map[string]string{mfr: gln("401234500002"), dist: gln("001234500002"), reg: gln("952123400002"), pharm: gln("501234500002")}
 )
 
 func unit(serial string) string { return "urn:epc:id:sgtin:4012345.055501." + serial }
@@ -58,15 +58,24 @@ func (c harnessChain) Prove(name string, key []byte, height int64) ([]byte, *cmt
 	return c.h.App.Store().Prove(name, key, height)
 }
 
+// BlockTime is the harness's block time (block h at genesis + h seconds).
+func (c harnessChain) BlockTime(height int64) (time.Time, error) {
+	return testutil.BlockTime(height), nil
+}
+
 type fixture struct {
-	t     *testing.T
-	h     *testutil.Harness
-	srv   *httptest.Server
-	admin map[string]*testutil.Signer
+	t      *testing.T
+	h      *testutil.Harness
+	srv    *httptest.Server
+	admin  map[string]*testutil.Signer
+	trades *supplyapi.TradeStore
+	// txMsgs holds the wire encoding of every message submitted, the bytes
+	// a transaction carries into a block.
+	txMsgs [][]byte
 }
 
 func newFixture(t *testing.T, submit bool) *fixture {
-	h := testutil.New(t, testutil.Config{Orgs: 3, OrgTypes: []string{"manufacturer", "distributor", "regulator"},
+	h := testutil.New(t, testutil.Config{Orgs: 4, OrgTypes: []string{"manufacturer", "distributor", "regulator", "pharmacy"},
 		OrgGenesis: func(g *org.Genesis) {
 			for i := range g.Orgs {
 				o := &g.Orgs[i]
@@ -81,10 +90,16 @@ func newFixture(t *testing.T, submit bool) *fixture {
 	for _, o := range h.Orgs {
 		f.admin[o.ID] = o.Admin
 	}
-	cfg := supplyapi.Config{Chain: harnessChain{h}, ChainID: h.ChainID, Keeper: h.App.Supply.Keeper}
+	trades, err := supplyapi.OpenTradeStore(filepath.Join(t.TempDir(), "trade"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.trades = trades
+	cfg := supplyapi.Config{Chain: harnessChain{h}, ChainID: h.ChainID, Keeper: h.App.Supply.Keeper, Trades: trades}
 	if submit {
 		cfg.Submit = func(_ context.Context, msgs ...module.Msg) (*apitypes.TxResult, error) {
 			m := msgs[0].(*supply.MsgCapture)
+			f.txMsgs = append(f.txMsgs, m.MarshalWire())
 			r := h.Exec(f.admin[m.Org], msgs...)
 			out := &apitypes.TxResult{Height: h.Height, Code: r.Code, Codespace: r.Codespace, Log: r.Log, Stage: "deliver", Hash: "00"}
 			for _, ev := range r.Events {

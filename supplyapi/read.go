@@ -18,6 +18,12 @@ import (
 type ProvenEvent struct {
 	*supply.StoredEvent
 	Proof *apitypes.Proof `json:"proof,omitempty"`
+	// TradeStatus is "" when the event has no trade details, else
+	// TradeDisclosed, TradeWithheld or TradeUnavailable; Trade carries the
+	// details and the salt opening Event.TradeCommitment when disclosed
+	// (to members of a trading partner or of a regulator).
+	TradeStatus string           `json:"trade_status,omitempty"`
+	Trade       *TradeDisclosure `json:"trade,omitempty"`
 }
 
 // ProvenanceAnswer answers GET /epcis/provenance: the unit and every event
@@ -116,6 +122,10 @@ func (h *Handler) provenance(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	v, ok := h.viewerOf(w, r)
+	if !ok {
+		return
+	}
 	epc = h.toURN(epc)
 	rd, height, err := h.cfg.Chain.Reader(supply.StoreName)
 	if err != nil {
@@ -124,7 +134,9 @@ func (h *Handler) provenance(w http.ResponseWriter, r *http.Request) {
 	}
 	ans := ProvenanceAnswer{EPC: epc, Height: height, Unit: h.cfg.Keeper.Unit(rd, epc), Events: []ProvenEvent{}}
 	for _, se := range h.cfg.Keeper.Provenance(rd, epc) {
-		ans.Events = append(ans.Events, ProvenEvent{StoredEvent: se})
+		pe := ProvenEvent{StoredEvent: se}
+		pe.Trade, pe.TradeStatus = h.disclose(v, se)
+		ans.Events = append(ans.Events, pe)
 	}
 	if ans.Unit == nil && len(ans.Events) == 0 {
 		fail(w, http.StatusNotFound, "not_found", "no unit %s and no event on it at height %d", clip(epc), height)

@@ -5,11 +5,13 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/medchain/medchain/auth"
 	"github.com/medchain/medchain/client"
+	"github.com/medchain/medchain/node"
 	"github.com/medchain/medchain/supplyapi"
 )
 
@@ -21,6 +23,11 @@ func addSupplyCommands(g *globals, root *cobra.Command) {
 		switch c.Name() {
 		case "tx":
 			c.AddCommand(newTxSupplyCmd(g))
+			for _, sub := range c.Commands() {
+				if sub.Name() == "org" {
+					sub.AddCommand(newSetGLNsCmd(g))
+				}
+			}
 		case "query":
 			c.AddCommand(newQuerySupplyCmd(g))
 		}
@@ -56,7 +63,10 @@ func newEPCISCmd(g *globals) *cobra.Command {
 			"--from's organization (--org when --from captures for several) and waits for the commit; every event's\n" +
 			"GS1 CBV 2.0 event hash is printed. A refused document lists the reason for each event and changes nothing.\n" +
 			"With --sign the document is converted here and the capture signed with --from's own key (a member with a\n" +
-			"capture role), for nodes whose service key is not a member of the organization.",
+			"capture role), for nodes whose service key is not a member of the organization.\n" +
+			"Trade details (bizTransactionList, quantities, source and destination lists) never go on chain: the chain\n" +
+			"gets a salted commitment, and the details stay with the node (with --sign, in --home's data/trade), which\n" +
+			"shows them to the trading partners and regulators only (\"medchain epcis events --from KEY\").",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var doc []byte
@@ -93,7 +103,14 @@ func newEPCISCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				res, tx, err := c.CaptureSigned(cmd.Context(), client.KeySigner{Key: key}, doc, ct, org)
+				// Trade details are sealed; they are kept in --home's
+				// trade-details store, which the node of that home serves to
+				// the trading partners and regulators.
+				trades, err := supplyapi.OpenTradeStore(node.TradeDir(g.home))
+				if err != nil {
+					return err
+				}
+				res, tx, err := c.CaptureSigned(cmd.Context(), client.KeySigner{Key: key}, doc, ct, org, trades)
 				if err != nil {
 					return err
 				}
@@ -118,7 +135,7 @@ func newEPCISCmd(g *globals) *cobra.Command {
 	capture.Flags().StringVar(&ctype, "content-type", "", "content type (default: from FILE's extension)")
 	capture.Flags().BoolVar(&sign, "sign", false, "convert the document here and sign the capture with --from's own key (for a node that does not sign captures)")
 
-	var epc, step, disp, since, until string
+	var epc, step, disp, since, until, evFrom, evToken string
 	var limit int
 	events := &cobra.Command{
 		Use:   "events",
@@ -138,7 +155,13 @@ func newEPCISCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			page, err := c.Events(cmd.Context(), q)
+			tok := evToken
+			if tok == "" && evFrom != "" {
+				if tok, err = supplyToken(cmd, g, evFrom, ""); err != nil {
+					return err
+				}
+			}
+			page, err := c.EventsAs(cmd.Context(), q, tok)
 			if err != nil {
 				return err
 			}
@@ -146,6 +169,9 @@ func newEPCISCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(w, "%d events at height %d\n", len(page.Events), page.Height)
 				for _, e := range page.Events {
 					fmt.Fprintf(w, "  %v  %-18v %-8v %-14v %v\n", e["eventTime"], e["type"], e["action"], e["bizStep"], e["eventID"])
+					if t, ok := e["medchain:trade"]; ok {
+						fmt.Fprintf(w, "     trade details %v%s\n", t, tradeSummary(e))
+					}
 				}
 				if page.NextPageToken != "" {
 					fmt.Fprintf(w, "more: add nextPageToken=%s to the query\n", page.NextPageToken)
@@ -159,6 +185,8 @@ func newEPCISCmd(g *globals) *cobra.Command {
 	events.Flags().StringVar(&since, "since", "", "events at or after this time (RFC 3339)")
 	events.Flags().StringVar(&until, "until", "", "events before this time (RFC 3339)")
 	events.Flags().IntVar(&limit, "limit", 0, "at most this many events")
+	events.Flags().StringVar(&evFrom, "from", "", "keyring key of a member: events of its organization's trades (or all, for a regulator) show their trade details")
+	events.Flags().StringVar(&evToken, "token", "", "bearer token to use instead of one signed by --from")
 	cmd.AddCommand(capture, events)
 	return cmd
 }
@@ -173,9 +201,44 @@ func printCapture(g *globals, res *supplyapi.CaptureResult) error {
 		}
 		for _, e := range res.Events {
 			fmt.Fprintf(w, "  %d  %-20s %s\n", e.Index, e.Type, e.Hash)
+			if e.TradeCommitment != "" {
+				fmt.Fprintf(w, "     trade details sealed: on chain as commitment %s…, kept by the node\n", e.TradeCommitment[:16])
+			}
 			if e.Outcome == "alert" {
 				fmt.Fprintf(w, "     not applied: raised alert #%d %s: %s\n", e.AlertID, e.Alert, e.Reason)
 			}
 		}
 	})
+}
+
+// tradeSummary lists an EPCIS event's disclosed trade details in one line.
+func tradeSummary(e map[string]any) string {
+	var parts []string
+	if l, ok := e["bizTransactionList"].([]any); ok {
+		for _, b := range l {
+			if m, ok := b.(map[string]any); ok {
+				parts = append(parts, fmt.Sprintf("%v %v", m["type"], m["bizTransaction"]))
+			}
+		}
+	}
+	for _, k := range []string{"quantityList", "childQuantityList", "inputQuantityList", "outputQuantityList"} {
+		if l, ok := e[k].([]any); ok {
+			for _, q := range l {
+				if m, ok := q.(map[string]any); ok {
+					parts = append(parts, fmt.Sprintf("%v × %v", m["quantity"], m["epcClass"]))
+				}
+			}
+		}
+	}
+	if l, ok := e["destinationList"].([]any); ok {
+		for _, d := range l {
+			if m, ok := d.(map[string]any); ok {
+				parts = append(parts, fmt.Sprintf("to %v", m["destination"]))
+			}
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(parts, "; ")
 }

@@ -251,14 +251,25 @@ func newQuerySupplyCmd(g *globals) *cobra.Command {
 	unit.Flags().BoolVar(&unitVerify, "verify", false, "check the unit record against a header verified by the light client")
 
 	var provVerify bool
+	var provFrom, provToken string
 	provenance := &cobra.Command{
 		Use:   "provenance EPC",
 		Short: "Every event on a unit, oldest first (GET /epcis/provenance); --verify checks each against a verified app hash",
-		Args:  cobra.ExactArgs(1),
+		Long: "Every event on a unit, oldest first. With --verify each event and the unit are checked against a header\n" +
+			"verified by the light client. With --from (or --token), a member of a trading partner of an event, or of a\n" +
+			"regulator, also gets the event's trade details (purchase orders, quantities, ship-from/ship-to), each checked\n" +
+			"against the event's on-chain commitment; others see that the details exist, not what they are.",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.client()
 			if err != nil {
 				return err
+			}
+			tok := provToken
+			if tok == "" && provFrom != "" {
+				if tok, err = supplyToken(cmd, g, provFrom, ""); err != nil {
+					return err
+				}
 			}
 			var p *client.Provenance
 			if provVerify {
@@ -266,11 +277,11 @@ func newQuerySupplyCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				p, err = v.Provenance(cmd.Context(), args[0])
+				p, err = v.ProvenanceAs(cmd.Context(), args[0], tok)
 				if err != nil {
 					return err
 				}
-			} else if p, err = c.Provenance(cmd.Context(), args[0], false); err != nil {
+			} else if p, err = c.ProvenanceAs(cmd.Context(), args[0], false, tok); err != nil {
 				return err
 			}
 			return g.print(p, func(w io.Writer) {
@@ -285,12 +296,17 @@ func newQuerySupplyCmd(g *globals) *cobra.Command {
 						step = e.Event.Action
 					}
 					fmt.Fprintf(w, "  #%-5d block %-6d %-18s %-14s by %-18s %s\n", e.ID, e.Height, e.Event.Kind, step, e.Org, e.Event.Hash)
+					if st, ok := p.Trade[e.ID]; ok {
+						fmt.Fprintf(w, "         trade details %s%s\n", st, tradeLine(e.Event))
+					}
 				}
 				printVerified(w, p.Verified)
 			})
 		},
 	}
 	provenance.Flags().BoolVar(&provVerify, "verify", false, "check the unit and every event against a header verified by the light client")
+	provenance.Flags().StringVar(&provFrom, "from", "", "keyring key of a member: events of its organization's trades (every event, for a regulator) show their trade details")
+	provenance.Flags().StringVar(&provToken, "token", "", "bearer token to use instead of one signed by --from")
 
 	product := &cobra.Command{
 		Use:   "product GTIN",
@@ -433,4 +449,23 @@ func supplyVerifier(cmd *cobra.Command, g *globals, c *client.Client) (*client.V
 		}
 	}
 	return client.NewVerifier(cmd.Context(), c, o)
+}
+
+// tradeLine lists an event's disclosed trade details (checked against its
+// commitment by the SDK) in one line.
+func tradeLine(ev supply.Event) string {
+	var parts []string
+	for _, b := range ev.BizTransactions {
+		parts = append(parts, b.Type+" "+b.ID)
+	}
+	for _, q := range ev.Quantities {
+		parts = append(parts, strings.TrimSpace(q.Amount+" "+q.UOM)+" × "+q.EPCClass)
+	}
+	for _, d := range ev.Destinations {
+		parts = append(parts, "to "+d.ID)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (opens the commitment): " + strings.Join(parts, "; ")
 }

@@ -167,23 +167,28 @@ func TestSupplyChainCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := 0
-	capture := func(key string, ev map[string]any) {
+	type captured struct {
+		Status string `json:"status"`
+		Org    string `json:"org"`
+		Height int64  `json:"height"`
+		Events []struct {
+			Hash       string `json:"hash"`
+			Outcome    string `json:"outcome"`
+			StoredID   uint64 `json:"stored_id"`
+			Commitment string `json:"trade_commitment"`
+		} `json:"events"`
+	}
+	capture := func(key string, ev map[string]any) captured {
 		t.Helper()
 		n++
 		f := filepath.Join(docs, fmt.Sprintf("%d.jsonld", n))
 		writeEPCIS(t, f, ev)
-		var res struct {
-			Status string `json:"status"`
-			Org    string `json:"org"`
-			Events []struct {
-				Hash    string `json:"hash"`
-				Outcome string `json:"outcome"`
-			} `json:"events"`
-		}
+		var res captured
 		js(&res, "epcis", "capture", f, "--from", key)
 		if res.Status != "committed" || len(res.Events) != 1 || res.Events[0].Outcome != "applied" || !strings.HasPrefix(res.Events[0].Hash, "ni:///sha-256;") {
 			t.Fatalf("capture %s by %s: %+v", f, key, res)
 		}
+		return res
 	}
 	capture("manufacturer", event("ObjectEvent", "ADD", "commissioning", "active", mfr.loc, map[string]any{
 		"epcList": units, "ilmd": map[string]any{"cbvmda:lotNumber": lot, "cbvmda:itemExpirationDate": expiry}}))
@@ -191,10 +196,15 @@ func TestSupplyChainCLI(t *testing.T) {
 	capture("manufacturer", event("AggregationEvent", "ADD", "packing", "in_progress", mfr.loc, map[string]any{
 		"parentID": caseEPC, "childEPCs": units}))
 	verify("packing", "A2", true, "", mfr.id)
+	// Each shipment carries a purchase order number and a quantity that
+	// must stay between the two trading partners and regulators.
+	canaryPO := func(to party) string { return "PO-CANARY-" + to.party }
+	const canaryQty = "47113"
 	ship := func(from, to party) map[string]any {
 		return event("ObjectEvent", "OBSERVE", "shipping", "in_transit", from.loc, map[string]any{
 			"epcList":            []string{caseEPC},
-			"bizTransactionList": []any{map[string]any{"type": "po", "bizTransaction": "urn:epcglobal:cbv:bt:" + to.party + ":PO-1"}},
+			"bizTransactionList": []any{map[string]any{"type": "po", "bizTransaction": "urn:epcglobal:cbv:bt:" + to.party + ":" + canaryPO(to)}},
+			"quantityList":       []any{map[string]any{"epcClass": "urn:epc:class:lgtin:4012345.0" + gtin[8:13] + "." + lot, "quantity": json.Number(canaryQty)}},
 			"sourceList":         []any{map[string]any{"type": "owning_party", "source": pgln(from.party)}},
 			"destinationList": []any{map[string]any{"type": "owning_party", "destination": pgln(to.party)},
 				map[string]any{"type": "location", "destination": sgln(to.loc)}},
@@ -207,11 +217,21 @@ func TestSupplyChainCLI(t *testing.T) {
 				"sensorReport": []any{map[string]any{"type": "Temperature", "value": 4.5, "uom": "CEL"}}}},
 		})
 	}
-	capture("manufacturer", ship(mfr, dist))
+	shipped := capture("manufacturer", ship(mfr, dist))
 	verify("shipping to the distributor", "A2", true, "", mfr.id)
+	if len(shipped.Events[0].Commitment) != 64 {
+		t.Fatalf("the shipment was not sealed: %+v", shipped)
+	}
+	// The trade details are not in the block: every transaction of the
+	// shipment's block, as CometBFT's RPC serves it, lacks them.
+	blockTxs(t, "http://"+rpc, shipped.Height, func(i int, tx []byte) {
+		if bytes.Contains(tx, []byte(canaryPO(dist))) || bytes.Contains(tx, []byte(canaryQty)) {
+			t.Fatalf("block %d transaction %d carries the trade details in clear", shipped.Height, i)
+		}
+	})
 	capture("distributor", receive(dist))
 	verify("receiving at the distributor", "A2", true, "", dist.id)
-	capture("distributor", ship(dist, pharm))
+	shipped2 := capture("distributor", ship(dist, pharm))
 	verify("shipping to the pharmacy", "A2", true, "", dist.id)
 	capture("pharmacy", receive(pharm))
 	verify("receiving at the pharmacy", "A2", true, "", pharm.id)
@@ -302,7 +322,114 @@ func TestSupplyChainCLI(t *testing.T) {
 	if !slices.Equal(steps, wantSteps) || prov.Verified == nil || prov.Verified.AppHash == "" || prov.Unit.Custodian != pharm.id {
 		t.Fatalf("provenance of %s: steps %v (want %v), unit %+v, verified %+v", units[1], steps, wantSteps, prov.Unit, prov.Verified)
 	}
+	// Trade details: each trading partner and the regulator read those of
+	// their shipments, checked against the proven commitments; the
+	// pharmacy does not read the manufacturer's shipment to the
+	// distributor, and anonymous readers read none.
+	first, second := shipped.Events[0].StoredID, shipped2.Events[0].StoredID
+	want2 := map[string]map[uint64]string{
+		"manufacturer": {first: "disclosed", second: "withheld"},
+		"distributor":  {first: "disclosed", second: "disclosed"},
+		"pharmacy":     {first: "withheld", second: "disclosed"},
+		"regulator":    {first: "disclosed", second: "disclosed"},
+		"":             {first: "withheld", second: "withheld"},
+	}
+	for key, want := range want2 {
+		args := []string{"query", "supply", "provenance", units[1], "--verify"}
+		if key != "" {
+			args = append(args, "--from", key)
+		}
+		out, err := c.run(append(append(args, at...), "-o", "json")...)
+		if err != nil {
+			t.Fatalf("provenance as %q: %v\n%s", key, err, out)
+		}
+		var tp struct {
+			Events []struct {
+				ID    uint64 `json:"id"`
+				Event struct {
+					BizTransactions []struct {
+						ID string `json:"id"`
+					} `json:"biz_transactions"`
+					Quantities []struct {
+						Amount string `json:"amount"`
+					} `json:"quantities"`
+				} `json:"event"`
+			} `json:"events"`
+			Trade    map[uint64]string `json:"trade"`
+			Verified *struct{}         `json:"verified"`
+		}
+		if err := json.Unmarshal([]byte(out), &tp); err != nil || tp.Verified == nil {
+			t.Fatalf("provenance as %q: %v\n%s", key, err, out)
+		}
+		for id, st := range want {
+			if tp.Trade[id] != st {
+				t.Errorf("provenance as %q: event %d trade %q, want %q", key, id, tp.Trade[id], st)
+			}
+		}
+		for _, e := range tp.Events {
+			disclosed := len(e.Event.BizTransactions) == 1 && strings.Contains(e.Event.BizTransactions[0].ID, "PO-CANARY-") &&
+				len(e.Event.Quantities) == 1 && e.Event.Quantities[0].Amount == canaryQty
+			if (want[e.ID] == "disclosed") != disclosed {
+				t.Errorf("provenance as %q: event %d details %+v, want %s", key, e.ID, e.Event, want[e.ID])
+			}
+		}
+		if key == "" && strings.Contains(out, "PO-CANARY-") {
+			t.Errorf("an anonymous provenance answer carries a purchase order:\n%s", out)
+		}
+	}
+
+	// tx org set-glns: the pharmacy adds a second location GLN (its party
+	// GLN kept); a GLN under the manufacturer's prefix is refused.
+	newLoc := "501234500003"
+	newLoc += string(org.GS1CheckDigit(newLoc))
+	var sg struct {
+		Code      uint32 `json:"code"`
+		Codespace string `json:"codespace"`
+		Log       string `json:"log"`
+	}
+	js(&sg, "tx", "org", "set-glns", "--from", "pharmacy", "--location-gln", pharm.loc, "--location-gln", newLoc)
+	if sg.Code != 0 {
+		t.Fatalf("set-glns: %+v", sg)
+	}
+	js(&orgs, "query", "org", "list")
+	for _, o := range orgs.Orgs {
+		if o.ID == pharm.id && (o.PartyGLN != pharm.party || !slices.Equal(o.LocationGLNs, []string{pharm.loc, newLoc})) {
+			t.Fatalf("after set-glns: %s party %s locations %v", o.ID, o.PartyGLN, o.LocationGLNs)
+		}
+	}
+	taken := "061414100099"
+	taken += string(org.GS1CheckDigit(taken))
+	js(&sg, "tx", "org", "set-glns", "--from", "pharmacy", "--party-gln", taken)
+	if sg.Code != org.ErrGS1Taken.Code || sg.Codespace != org.StoreName {
+		t.Fatalf("set-glns under another's prefix: %+v", sg)
+	}
 	t.Logf("scenario done: %d documents captured, provenance of %s verified (trust root %s)", n-1, units[1], prov.Verified.TrustRoot)
+}
+
+// blockTxs calls f with every transaction of the block at height, as
+// CometBFT's RPC /block serves it.
+func blockTxs(t *testing.T, rpcURL string, height int64, f func(int, []byte)) {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("%s/block?height=%d", rpcURL, height))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b struct {
+		Result struct {
+			Block struct {
+				Data struct {
+					Txs [][]byte `json:"txs"`
+				} `json:"data"`
+			} `json:"block"`
+		} `json:"result"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&b); err != nil || len(b.Result.Block.Data.Txs) == 0 {
+		t.Fatalf("RPC block %d: %v (%d txs)", height, err, len(b.Result.Block.Data.Txs))
+	}
+	for i, tx := range b.Result.Block.Data.Txs {
+		f(i, tx)
+	}
 }
 
 // postCorpus posts every EPCIS document file of the shared GS1 and
