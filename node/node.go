@@ -28,6 +28,7 @@ import (
 
 	"github.com/medchain/medchain/api"
 	"github.com/medchain/medchain/app"
+	"github.com/medchain/medchain/supplyapi"
 	"github.com/medchain/medchain/vault"
 )
 
@@ -87,6 +88,7 @@ type Node struct {
 	Settings Settings
 	Config   *cmtcfg.Config
 	Vault    *vault.Service // nil when the home has no vault key
+	Supply   *supplyapi.Handler
 }
 
 // LoadCometConfig reads <home>/config/config.toml.
@@ -210,7 +212,8 @@ func Run(ctx context.Context, home string, o RunOptions) error {
 			return err
 		}
 	}
-	if err := mountSupply(application, cn, home, srv, vlt, logger.With("module", "supply")); err != nil {
+	sup, err := mountSupply(application, cn, home, srv, vlt, logger.With("module", "supply"))
+	if err != nil {
 		return err
 	}
 	ln, err := api.Listen(settings.APIAddr)
@@ -218,6 +221,7 @@ func Run(ctx context.Context, home string, o RunOptions) error {
 		return fmt.Errorf("API listen on %s: %w", settings.APIAddr, err)
 	}
 	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	httpSrv.RegisterOnShutdown(sup.Close) // ends the recall streams, which never go idle
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
 
@@ -228,7 +232,7 @@ func Run(ctx context.Context, home string, o RunOptions) error {
 	logger.Info("medchain node started", "module", "medchain", "home", home, "api", "http://"+ln.Addr().String(),
 		"rpc", conf.RPC.ListenAddress, "p2p", conf.P2P.ListenAddress, "chain_id", cn.GenesisDoc().ChainID, "gogc", gogc)
 	if o.Ready != nil {
-		o.Ready(&Node{Home: home, App: application, Comet: cn, API: srv, Settings: settings, Config: conf, Vault: vlt})
+		o.Ready(&Node{Home: home, App: application, Comet: cn, API: srv, Settings: settings, Config: conf, Vault: vlt, Supply: sup})
 	}
 
 	select {

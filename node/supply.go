@@ -38,10 +38,13 @@ import (
 // stay in this node's trade-details store, TradeDir(home), which GET
 // /epcis/events and /epcis/provenance disclose to trading partners and
 // regulators (supplyapi/README.md).
-func mountSupply(a *app.App, cn *nm.Node, home string, srv *api.Server, v *vault.Service, logger log.Logger) error {
+//
+// It returns the handler, whose Close ends the recall notice streams (GET
+// /supply/recalls/stream) when the API server shuts down.
+func mountSupply(a *app.App, cn *nm.Node, home string, srv *api.Server, v *vault.Service, logger log.Logger) (*supplyapi.Handler, error) {
 	trades, err := supplyapi.OpenTradeStore(TradeDir(home))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	chain := &chainProver{a: a, blocks: cn.BlockStore(), genesis: cn.GenesisDoc().GenesisTime}
 	cfg := supplyapi.Config{Chain: chain, ChainID: a.ChainID(), Keeper: a.Supply.Keeper, Trades: trades, Logger: logger}
@@ -66,7 +69,7 @@ func mountSupply(a *app.App, cn *nm.Node, home string, srv *api.Server, v *vault
 		srv.Mount(rt.Method, rt.Pattern, rt.Summary, rt.Handler)
 	}
 	logger.Info("supply-chain API mounted", "paths", "/epcis, /verify, /supply", "submits", cfg.Submit != nil)
-	return nil
+	return h, nil
 }
 
 // TradeDir is where a node keeps the trade details of the captures it
@@ -87,6 +90,13 @@ type chainProver struct {
 
 func (c *chainProver) Reader(name string) (store.Reader, int64, error) {
 	return c.a.Store().Reader(name, 0)
+}
+
+// ReaderAt reads store name as committed at height (supplyapi.HistoryReader:
+// recall streams report each block's change at its own height).
+func (c *chainProver) ReaderAt(name string, height int64) (store.Reader, error) {
+	r, _, err := c.a.Store().Reader(name, height)
+	return r, err
 }
 
 func (c *chainProver) Prove(name string, key []byte, height int64) ([]byte, *cmtcrypto.ProofOps, int64, error) {
