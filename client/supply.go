@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/hex"
@@ -12,6 +13,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/medchain/medchain/api/types"
 	"github.com/medchain/medchain/epcis"
@@ -565,3 +567,128 @@ func (v *Verifier) ProvenanceAs(ctx context.Context, epc, token string) (*Proven
 
 // ErrNotFound reports a proven absence.
 var ErrNotFound = errors.New("not found")
+
+// StreamEndedError is returned by WatchRecalls when the node closed the
+// stream and said why (supplyapi.EndTokenExpired, EndNotMember,
+// EndNodeStopping, EndStateUnreadable).
+type StreamEndedError struct{ supplyapi.StreamEnd }
+
+func (e *StreamEndedError) Error() string {
+	return fmt.Sprintf("the node ended the recall stream (%s): %s", e.Reason, e.Message)
+}
+
+// ErrStreamBroken reports a stream that stopped without an "end" event: the
+// connection closed, or nothing (not even a keep-alive) arrived for three
+// heartbeat intervals.
+var ErrStreamBroken = errors.New("recall stream broken")
+
+// WatchRecalls subscribes to the recall notices of the token's organization
+// (org names it when the token's DID belongs to several) through GET
+// /supply/recalls/stream and calls fn with each update: first the notices
+// at connect (Initial, with every recall), then one each time a committed
+// block changes them, in height order. It returns when ctx is done
+// (ctx.Err()), when fn returns an error (that error), when the node ends
+// the stream (a *StreamEndedError; for supplyapi.EndTokenExpired reconnect
+// with a fresh token), or when the connection breaks (ErrStreamBroken).
+// A refused subscription is a *SupplyError (401, 403, 503 …).
+func (c *Client) WatchRecalls(ctx context.Context, token, org string, fn func(*supplyapi.RecallUpdate) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/supply/recalls/stream"+orgQuery(org), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	// The SDK client's overall timeout would cut the stream: use the same
+	// transport without one, and a watchdog on silence instead.
+	hc := &http.Client{Transport: c.hc.Transport}
+	resp, err := hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		return fmt.Errorf("%w: %s: %v (is the node running? start it with \"medchain start\")", ErrUnreachable, c.base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		bz, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		var eb supplyapi.ErrorBody
+		if json.Unmarshal(bz, &eb) == nil && eb.Error.Code != "" {
+			return &SupplyError{APIError: APIError{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message}}
+		}
+		return &SupplyError{APIError: APIError{Status: resp.StatusCode, Code: "http_error", Message: strings.TrimSpace(string(bz))}}
+	}
+	silence := 3 * supplyapi.DefaultStreamHeartbeat
+	watchdog := time.AfterFunc(silence, func() { cancel(ErrStreamBroken) })
+	defer watchdog.Stop()
+	err = readSSE(resp.Body, func(name string, data []byte) error {
+		watchdog.Reset(silence)
+		switch name {
+		case supplyapi.EventNotices:
+			var u supplyapi.RecallUpdate
+			if err := json.Unmarshal(data, &u); err != nil {
+				return fmt.Errorf("%w: undecodable update: %v", ErrStreamBroken, err)
+			}
+			return fn(&u)
+		case supplyapi.EventEnd:
+			var e StreamEndedError
+			if err := json.Unmarshal(data, &e.StreamEnd); err != nil {
+				return fmt.Errorf("%w: undecodable end event: %v", ErrStreamBroken, err)
+			}
+			return &e
+		}
+		return nil // keep-alives and unknown events
+	})
+	if c := context.Cause(ctx); c != nil {
+		return c
+	}
+	if err == nil || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%w: the node closed the connection", ErrStreamBroken)
+	}
+	return err
+}
+
+// readSSE reads Server-Sent Events from r (text/event-stream: "event:" and
+// "data:" fields, a blank line ends an event, ":" lines are comments) and
+// calls fn with each event's name ("message" when none) and data, until r
+// ends (nil) or fn returns an error; fn is also called with name "" for
+// each comment line (keep-alives), so that the caller sees the stream is
+// alive. One event's data is at most 16 MiB.
+func readSSE(r io.Reader, fn func(name string, data []byte) error) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
+	var name string
+	var data []byte
+	for sc.Scan() {
+		line := sc.Bytes()
+		switch {
+		case len(line) == 0:
+			if data != nil || name != "" {
+				if name == "" {
+					name = "message"
+				}
+				if err := fn(name, bytes.TrimSuffix(data, []byte("\n"))); err != nil {
+					return err
+				}
+			}
+			name, data = "", nil
+		case line[0] == ':':
+			if err := fn("", nil); err != nil {
+				return err
+			}
+		default:
+			field, value, _ := bytes.Cut(line, []byte(":"))
+			value = bytes.TrimPrefix(value, []byte(" "))
+			switch string(field) {
+			case "event":
+				name = string(value)
+			case "data":
+				data = append(append(data, value...), '\n')
+			}
+		}
+	}
+	return sc.Err()
+}

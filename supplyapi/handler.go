@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cometbft/cometbft/libs/log"
@@ -68,12 +70,28 @@ type Config struct {
 	// dates, never to judge state.
 	Now    func() time.Time
 	Logger log.Logger
+
+	// Recall notice streams (GET /supply/recalls/stream). StreamPoll is how
+	// often a stream checks the latest committed height (default
+	// DefaultStreamPoll); StreamHeartbeat the interval of keep-alive
+	// comments on an idle stream (DefaultStreamHeartbeat); a client that
+	// does not take a write within StreamWriteTimeout is dropped
+	// (DefaultStreamWriteTimeout); at most MaxStreams are open at once
+	// (DefaultMaxStreams), more are answered 503.
+	StreamPoll         time.Duration
+	StreamHeartbeat    time.Duration
+	StreamWriteTimeout time.Duration
+	MaxStreams         int
 }
 
 // Handler serves the supply-chain routes.
 type Handler struct {
 	cfg      Config
 	verifier *auth.Verifier
+
+	streams   atomic.Int64  // open recall streams
+	done      chan struct{} // closed by Close
+	closeOnce sync.Once
 }
 
 // New returns the handler.
@@ -87,7 +105,19 @@ func New(cfg Config) *Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = log.NewNopLogger()
 	}
-	h := &Handler{cfg: cfg}
+	if cfg.StreamPoll <= 0 {
+		cfg.StreamPoll = DefaultStreamPoll
+	}
+	if cfg.StreamHeartbeat <= 0 {
+		cfg.StreamHeartbeat = DefaultStreamHeartbeat
+	}
+	if cfg.StreamWriteTimeout <= 0 {
+		cfg.StreamWriteTimeout = DefaultStreamWriteTimeout
+	}
+	if cfg.MaxStreams <= 0 {
+		cfg.MaxStreams = DefaultMaxStreams
+	}
+	h := &Handler{cfg: cfg, done: make(chan struct{})}
 	h.verifier = &auth.Verifier{ChainID: cfg.ChainID, Now: cfg.Now, Identities: func() (store.Reader, error) {
 		r, _, err := cfg.Chain.Reader(identity.StoreName)
 		return r, err
@@ -111,6 +141,7 @@ func (h *Handler) Routes() []Route {
 		{"GET", "/supply/unit", "One unit (?epc=EPC URI or Digital Link) with its product, lot and a Merkle proof of the unit record.", http.HandlerFunc(h.unit)},
 		{"GET", "/supply/product", "One product (?gtin=) with its lots and recalls, and a Merkle proof of the product record.", http.HandlerFunc(h.product)},
 		{"GET", "/supply/recalls", "Recall notices (bearer token; ?org= when the caller belongs to several organizations): exactly the recalled units the organization holds, and every recall.", http.HandlerFunc(h.recalls)},
+		{"GET", "/supply/recalls/stream", "Recall notice subscription (Server-Sent Events; bearer token; ?org=): a \"notices\" event with the organization's recall notices at connect, as /supply/recalls, then one each time a committed block changes them (added, removed, changed units and the whole list, with the height); \"end\" when the node closes the stream (token expired, membership ended, node stopping).", http.HandlerFunc(h.recallStream)},
 		{"GET", "/supply/alerts", "Counterfeit and diversion alerts the caller's organization may see (bearer token; ?org=): every alert for a regulator.", http.HandlerFunc(h.alerts)},
 	}
 }

@@ -58,6 +58,12 @@ func (c harnessChain) Prove(name string, key []byte, height int64) ([]byte, *cmt
 	return c.h.App.Store().Prove(name, key, height)
 }
 
+// ReaderAt reads a past height (supplyapi.HistoryReader).
+func (c harnessChain) ReaderAt(name string, height int64) (store.Reader, error) {
+	r, _, err := c.h.App.Store().Reader(name, height)
+	return r, err
+}
+
 // BlockTime is the harness's block time (block h at genesis + h seconds).
 func (c harnessChain) BlockTime(height int64) (time.Time, error) {
 	return testutil.BlockTime(height), nil
@@ -67,6 +73,7 @@ type fixture struct {
 	t      *testing.T
 	h      *testutil.Harness
 	srv    *httptest.Server
+	hd     *supplyapi.Handler
 	admin  map[string]*testutil.Signer
 	trades *supplyapi.TradeStore
 	// txMsgs holds the wire encoding of every message submitted, the bytes
@@ -74,7 +81,11 @@ type fixture struct {
 	txMsgs [][]byte
 }
 
-func newFixture(t *testing.T, submit bool) *fixture {
+func newFixture(t *testing.T, submit bool) *fixture { return newFixtureWith(t, submit, nil) }
+
+// newFixtureWith is newFixture with the handler's configuration adjusted
+// by tune (when not nil).
+func newFixtureWith(t *testing.T, submit bool, tune func(*supplyapi.Config)) *fixture {
 	h := testutil.New(t, testutil.Config{Orgs: 4, OrgTypes: []string{"manufacturer", "distributor", "regulator", "pharmacy"},
 		OrgGenesis: func(g *org.Genesis) {
 			for i := range g.Orgs {
@@ -112,13 +123,18 @@ func newFixture(t *testing.T, submit bool) *fixture {
 			return out, nil
 		}
 	}
+	if tune != nil {
+		tune(&cfg)
+	}
 	hd := supplyapi.New(cfg)
+	f.hd = hd
 	mux := http.NewServeMux()
 	for _, rt := range hd.Routes() {
 		mux.Handle(rt.Method+" "+rt.Pattern, rt.Handler)
 	}
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(f.srv.Close)
+	t.Cleanup(hd.Close) // runs first: open recall streams end, so Close does not wait for them
 	return f
 }
 

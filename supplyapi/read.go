@@ -237,6 +237,12 @@ func (h *Handler) product(w http.ResponseWriter, r *http.Request) {
 // for: the one named with ?org= (the caller must be a member) or its only
 // one. It writes the error answer and returns "" when it cannot.
 func (h *Handler) memberOrg(w http.ResponseWriter, r *http.Request) (string, store.Reader, bool) {
+	_, orgID, orgs, ok := h.member(w, r)
+	return orgID, orgs, ok
+}
+
+// member is memberOrg that also returns the token's claims.
+func (h *Handler) member(w http.ResponseWriter, r *http.Request) (*auth.Claims, string, store.Reader, bool) {
 	tok, err := auth.BearerToken(r)
 	var cl *auth.Claims
 	if err == nil {
@@ -246,15 +252,15 @@ func (h *Handler) memberOrg(w http.ResponseWriter, r *http.Request) (string, sto
 		if errors.Is(err, auth.ErrUnauthorized) {
 			w.Header().Set("WWW-Authenticate", auth.Challenge(err))
 			fail(w, http.StatusUnauthorized, "unauthorized", "%s", err.Error())
-			return "", nil, false
+			return nil, "", nil, false
 		}
 		fail(w, http.StatusServiceUnavailable, "unavailable", "cannot check the token now")
-		return "", nil, false
+		return nil, "", nil, false
 	}
 	orgs, _, err := h.cfg.Chain.Reader(org.StoreName)
 	if err != nil {
 		fail(w, http.StatusServiceUnavailable, "unavailable", "state not readable yet")
-		return "", nil, false
+		return nil, "", nil, false
 	}
 	want := r.URL.Query().Get("org")
 	var ids []string
@@ -267,18 +273,18 @@ func (h *Handler) memberOrg(w http.ResponseWriter, r *http.Request) (string, sto
 	case want != "":
 		for _, id := range ids {
 			if id == want {
-				return id, orgs, true
+				return cl, id, orgs, true
 			}
 		}
 		fail(w, http.StatusForbidden, "forbidden", "the caller is not a member of organization %s", clip(want))
 	case len(ids) == 1:
-		return ids[0], orgs, true
+		return cl, ids[0], orgs, true
 	case len(ids) == 0:
 		fail(w, http.StatusForbidden, "forbidden", "the caller is a member of no organization")
 	default:
 		fail(w, http.StatusBadRequest, "bad_request", "the caller belongs to several organizations %v; name one with ?org=", ids)
 	}
-	return "", nil, false
+	return nil, "", nil, false
 }
 
 func (h *Handler) recalls(w http.ResponseWriter, r *http.Request) {

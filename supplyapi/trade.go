@@ -135,11 +135,14 @@ func (s *TradeStore) Get(commitment []byte) (*TradeRecord, error) {
 
 // Seal prepares ev for a confidential capture by orgID: when ev has trade
 // details it draws a 32-byte random salt, returns the sealed event
-// (supply.SealTrade: the commitment, and only the one destination that
-// names the receiving organization) and the record to keep; otherwise it
-// returns ev unchanged and a nil record. orgs, when not nil, is the org
-// store used to keep a destination that resolves to an active organization
-// (SealTrade keeps the first of the preferred type, which may not).
+// (supply.SealTrade: the commitment, and of the destinations only what the
+// chain needs to resolve the receiving organization) and the record to
+// keep; otherwise it returns ev unchanged and a nil record. orgs, when not
+// nil, is the org store at the latest committed height: the sealed event
+// then keeps the one destination the chain's resolution picks in that
+// state. With a nil orgs (a member signing with its own key, without chain
+// state) it keeps every destination the chain may resolve the receiver
+// from, so the chain resolves the same receiver whatever its state.
 func Seal(ev supply.Event, orgID string, orgs store.Reader) (supply.Event, *TradeRecord, error) {
 	if !ev.Details().HasDetails() {
 		return ev, nil, nil
@@ -148,30 +151,12 @@ func Seal(ev supply.Event, orgID string, orgs store.Reader) (supply.Event, *Trad
 	if _, err := rand.Read(salt); err != nil {
 		return ev, nil, fmt.Errorf("trade salt: %w", err)
 	}
-	sealed, d := supply.SealTrade(ev, salt)
+	var orgOf func(string) string
 	if orgs != nil {
-		if r := resolvingDestination(orgs, ev.Destinations); r != nil {
-			sealed.Destinations = []supply.PartyRef{*r}
-		}
+		orgOf = func(gln string) string { return activeOrgOfGLN(orgs, gln) }
 	}
+	sealed, d := supply.SealTrade(ev, salt, orgOf)
 	return sealed, &TradeRecord{Commitment: sealed.TradeCommitment, Salt: salt, Details: d, Org: orgID, EventHash: ev.Hash}, nil
-}
-
-// resolvingDestination mirrors the chain's receiver resolution: the first
-// owning party, else possessing party, else location whose GLN belongs to
-// an active organization.
-func resolvingDestination(orgs store.Reader, ds []supply.PartyRef) *supply.PartyRef {
-	for _, t := range []string{supply.PartyOwning, supply.PartyPossessing, supply.PartyLocation} {
-		for i := range ds {
-			if ds[i].Type != t {
-				continue
-			}
-			if o := orgOfGLN(orgs, ds[i].ID); o != "" {
-				return &ds[i]
-			}
-		}
-	}
-	return nil
 }
 
 // orgOfGLN maps an SGLN/PGLN URN or a bare GLN to the active organization
@@ -181,6 +166,12 @@ func orgOfGLN(orgs store.Reader, id string) string {
 	if !ok {
 		return ""
 	}
+	return activeOrgOfGLN(orgs, gln)
+}
+
+// activeOrgOfGLN returns the active organization holding gln, or "" (the
+// chain's view in supply's receiver resolution).
+func activeOrgOfGLN(orgs store.Reader, gln string) string {
 	o := (org.Keeper{}).OrgByGLN(orgs, gln)
 	if o == "" || !(org.Keeper{}).IsActiveOrg(orgs, o) {
 		return ""

@@ -250,17 +250,21 @@ func TestTradeStore(t *testing.T) {
 	if got, err := s.Get(bytes.Repeat([]byte{1}, 32)); err != nil || got != nil {
 		t.Fatalf("unknown commitment: %+v %v", got, err)
 	}
-	// Seal: an event without details is unchanged; one with details keeps
-	// only the destination that resolves, under a fresh salt each time.
+	// Seal: an event without details is unchanged; one with details, sealed
+	// without chain state, keeps every destination the chain may resolve
+	// the receiver from (in the order it tries them), under a fresh salt
+	// each time.
 	plain := supply.Event{Kind: supply.KindObject, Action: supply.ActionObserve, EPCs: []string{unit("1")}}
 	if out, r, err := supplyapi.Seal(plain, mfr, nil); err != nil || r != nil || out.TradeCommitment != nil {
 		t.Fatalf("seal without details: %+v %+v %v", out, r, err)
 	}
 	withD := plain
 	withD.BizTransactions = d.BizTransactions
-	withD.Destinations = []supply.PartyRef{{Type: supply.PartyOwning, ID: "urn:epc:id:pgln:9999999.00001"}, {Type: supply.PartyLocation, ID: "urn:epc:id:sgln:9999999.00002.0"}}
+	withD.Destinations = []supply.PartyRef{{Type: supply.PartyLocation, ID: "urn:epc:id:sgln:9999999.00002.0"}, {Type: "urn:example:dock", ID: "dock 4"},
+		{Type: supply.PartyOwning, ID: "urn:epc:id:pgln:9999999.00001"}}
 	a, ra, err := supplyapi.Seal(withD, mfr, nil)
-	if err != nil || ra == nil || len(a.BizTransactions) != 0 || len(a.Destinations) != 1 || a.Destinations[0].Type != supply.PartyOwning {
+	if err != nil || ra == nil || len(a.BizTransactions) != 0 || len(a.Destinations) != 2 ||
+		a.Destinations[0].Type != supply.PartyOwning || a.Destinations[1].Type != supply.PartyLocation || len(ra.Details.Destinations) != 3 {
 		t.Fatalf("seal: %+v %+v %v", a, ra, err)
 	}
 	b, rb, _ := supplyapi.Seal(withD, mfr, nil)
@@ -298,5 +302,31 @@ func TestVerifyUsesBlockTime(t *testing.T) {
 	rd, _, _ := f.h.App.Store().Reader(supply.StoreName, 0)
 	if res := f.h.App.Supply.Keeper.Verify(rd, gtin, "5", "L0", "2025-01-01", testutil.BlockTime(v.Height).AddDate(1, 0, 0)); res.Verified {
 		t.Fatalf("a year later the lot should be expired: %+v", res)
+	}
+}
+
+// TestCaptureSealsTheResolvingDestination: a shipment whose first owning
+// party is a GLN no organization holds, and whose receiver is named by its
+// location, is captured sealed through POST /epcis/capture: the message
+// keeps only that location (the one the chain resolves, read from the same
+// committed state), the unknown party stays off chain, and the unit is in
+// transit to the distributor.
+func TestCaptureSealsTheResolvingDestination(t *testing.T) {
+	f := newFixture(t, true)
+	f.register()
+	f.capture(mfr, ev("commissioning", "ADD", map[string]any{"epcList": []string{unit("D1")},
+		"ilmd": map[string]any{"cbvmda:lotNumber": "L1", "cbvmda:itemExpirationDate": "2030-01-31"}}))
+	nobody := pgln(gln("777777700001"))
+	f.capture(mfr, ev("shipping", "OBSERVE", map[string]any{"epcList": []string{unit("D1")}, "disposition": "in_transit",
+		"bizTransactionList": []any{map[string]any{"type": "po", "bizTransaction": "urn:epcglobal:cbv:bt:" + partyGLN[dist] + ":" + canaryPO}},
+		"destinationList": []any{map[string]any{"type": "owning_party", "destination": nobody},
+			map[string]any{"type": "location", "destination": sgln(locGLN[dist])}}}))
+	sent := f.txMsgs[len(f.txMsgs)-1]
+	if bytes.Contains(sent, []byte(nobody)) || bytes.Contains(sent, []byte(canaryPO)) || !bytes.Contains(sent, []byte(sgln(locGLN[dist]))) {
+		t.Fatalf("the sealed message keeps the wrong destinations or details: %q", sent)
+	}
+	rd, _, _ := f.h.App.Store().Reader(supply.StoreName, 0)
+	if u := f.h.App.Supply.Keeper.Unit(rd, unit("D1")); u == nil || u.PendingTo != dist {
+		t.Fatalf("unit %+v, want in transit to %s", u, dist)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	cmttypes "github.com/cometbft/cometbft/types"
 	"github.com/spf13/cobra"
 
+	"github.com/medchain/medchain/auth"
 	"github.com/medchain/medchain/client"
 	"github.com/medchain/medchain/epcis"
 	"github.com/medchain/medchain/module"
@@ -343,10 +344,15 @@ func newQuerySupplyCmd(g *globals) *cobra.Command {
 	}
 
 	var from, token, orgID string
+	var watch bool
 	recalls := &cobra.Command{
 		Use:   "recalls",
 		Short: "The recalled units --from's organization holds (its recall notice list), and every recall",
-		Args:  cobra.NoArgs,
+		Long: "Lists the recalled units --from's organization holds (as custodian, active or in transit from it), and every recall.\n" +
+			"With --watch it subscribes to GET /supply/recalls/stream: the list now, then each change a committed block makes\n" +
+			"(a new recall of units it holds, recalled units it receives, units leaving its custody) with its height, until\n" +
+			"Ctrl-C; with -o json one JSON object (an update) per line. With --from, an expiring token is renewed.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			tok, err := supplyToken(cmd, g, from, token)
 			if err != nil {
@@ -355,6 +361,9 @@ func newQuerySupplyCmd(g *globals) *cobra.Command {
 			c, err := g.client()
 			if err != nil {
 				return err
+			}
+			if watch {
+				return watchRecalls(cmd, g, c, tok, from, orgID)
 			}
 			ans, err := c.Recalls(cmd.Context(), tok, orgID)
 			if err != nil {
@@ -373,6 +382,7 @@ func newQuerySupplyCmd(g *globals) *cobra.Command {
 		c.Flags().StringVar(&token, "token", "", "bearer token to use instead of one signed by --from")
 		c.Flags().StringVar(&orgID, "org", "", "organization (when --from belongs to several)")
 	}
+	recalls.Flags().BoolVar(&watch, "watch", false, "keep running and print each change of the list as blocks commit")
 	var aFrom, aToken, aOrg string
 	alerts := &cobra.Command{
 		Use:   "alerts",
@@ -405,6 +415,88 @@ func newQuerySupplyCmd(g *globals) *cobra.Command {
 
 	cmd.AddCommand(verify, unit, provenance, product, recalls, alerts)
 	return cmd
+}
+
+// watchRecalls prints the recall notice stream of GET /supply/recalls/stream
+// until Ctrl-C: the list, then each change with its height (-o json: each
+// update as one JSON line). When the node ends the stream because the
+// token expired and --from gave the key, it reconnects with a fresh token
+// and prints only what changed meanwhile.
+func watchRecalls(cmd *cobra.Command, g *globals, c *client.Client, tok, from, orgID string) error {
+	ctx := cmd.Context()
+	var last []supply.RecallNotice
+	connected := false
+	for {
+		reconnect, since := connected, time.Now()
+		err := c.WatchRecalls(ctx, tok, orgID, func(u *supplyapi.RecallUpdate) error {
+			next := u.Apply(last)
+			if u.Initial && reconnect {
+				// The first update of a new stream is the whole list: show
+				// it as the change since the last one printed.
+				u.Added, u.Removed, u.Changed = supplyapi.DiffNotices(last, next)
+				u.Initial, u.Notices, u.Recalls = false, nil, nil
+				if len(u.Added)+len(u.Removed)+len(u.Changed) == 0 {
+					last = next
+					return nil
+				}
+			}
+			connected, last = true, next
+			return printRecallUpdate(g, u)
+		})
+		var ended *client.StreamEndedError
+		switch {
+		case ctx.Err() != nil:
+			return nil // Ctrl-C
+		case errors.As(err, &ended) && ended.Reason == supplyapi.EndTokenExpired && from != "":
+			if time.Since(since) < 30*time.Second {
+				return fmt.Errorf("%w (right after connecting: is this machine's clock behind the node's?)", err)
+			}
+			iss, err := fhirToken(ctx, g, from, auth.MaxTTL)
+			if err != nil {
+				return err
+			}
+			tok = iss.Token
+			continue
+		}
+		return err
+	}
+}
+
+// printRecallUpdate prints one update of a recall stream.
+func printRecallUpdate(g *globals, u *supplyapi.RecallUpdate) error {
+	if g.output == "json" {
+		bz, err := json.Marshal(u)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(g.stdout, "%s\n", bz)
+		return err
+	}
+	line := func(mark string, n supply.RecallNotice) {
+		fmt.Fprintf(g.stdout, "  %s %s  lot %s  %s  (recalled by %s: %s)\n", mark, n.EPC, orDash(n.Lot), n.Status, n.Recall.By, n.Recall.Reason)
+	}
+	if u.Initial {
+		fmt.Fprintf(g.stdout, "%s holds %d recalled units at height %d; watching (Ctrl-C stops)\n", u.Org, len(u.Notices), u.Height)
+		for _, n := range u.Notices {
+			line(" ", n)
+		}
+		return nil
+	}
+	blocks := fmt.Sprintf("height %d", u.Height)
+	if u.FromHeight > 0 && u.FromHeight < u.Height {
+		blocks = fmt.Sprintf("heights %d-%d", u.FromHeight, u.Height)
+	}
+	fmt.Fprintf(g.stdout, "%s: %s holds %d recalled units (%d new, %d gone, %d changed)\n", blocks, u.Org, u.Count, len(u.Added), len(u.Removed), len(u.Changed))
+	for _, n := range u.Added {
+		line("+", n)
+	}
+	for _, n := range u.Removed {
+		line("-", n)
+	}
+	for _, n := range u.Changed {
+		line("~", n)
+	}
+	return nil
 }
 
 func orDash(s string) string {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -242,15 +243,29 @@ func TestSupplyChainCLI(t *testing.T) {
 	verify("dispensing", "A1", false, "dispensed", "")
 	verify("dispensing", "A2", true, "", pharm.id)
 
+	// The pharmacy watches its recall notices (one JSON update per line).
+	watch := startWatch(t, c, append([]string{"query", "supply", "recalls", "--from", "pharmacy", "--watch", "-o", "json"}, at...)...)
+	if u := watch.next(t); !u.Initial || u.Count != 0 || u.Org != pharm.id {
+		t.Fatalf("recalls --watch: first line %+v", u)
+	}
+
 	// The regulator recalls the lot.
 	var rc struct {
-		Code uint32 `json:"code"`
-		Log  string `json:"log"`
+		Code   uint32 `json:"code"`
+		Log    string `json:"log"`
+		Height int64  `json:"height"`
 	}
 	js(&rc, "tx", "supply", "recall", "--from", "regulator", "--gtin", gtin, "--lot", lot, "--reason", "sterility not assured")
 	if rc.Code != 0 {
 		t.Fatalf("recall: code %d %s", rc.Code, rc.Log)
 	}
+	// The watch prints the two units the pharmacy holds (A1 was dispensed),
+	// at the recall's height.
+	if u := watch.next(t); u.Height != rc.Height || u.Count != 2 || len(u.Added) != 2 ||
+		!slices.Equal([]string{u.Added[0].EPC, u.Added[1].EPC}, []string{units[1], units[2]}) {
+		t.Fatalf("recalls --watch after the recall at height %d: %+v", rc.Height, u)
+	}
+	watch.stop(t)
 	verify("recall", "A2", false, "recalled", "")
 	verify("recall", "A1", false, "recalled", "") // recalled outranks dispensed
 
@@ -404,6 +419,99 @@ func TestSupplyChainCLI(t *testing.T) {
 		t.Fatalf("set-glns under another's prefix: %+v", sg)
 	}
 	t.Logf("scenario done: %d documents captured, provenance of %s verified (trust root %s)", n-1, units[1], prov.Verified.TrustRoot)
+}
+
+// watchProc is a running "medchain query supply recalls --watch -o json".
+type watchProc struct {
+	cmd     *exec.Cmd
+	lines   chan string
+	done    chan error
+	stopped bool
+}
+
+// startWatch starts the CLI with args and reads its standard output, one
+// JSON update per line.
+func startWatch(t *testing.T, c *cli, args ...string) *watchProc {
+	t.Helper()
+	cmd := exec.Command(c.bin, args...)
+	cmd.Env = c.env
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w := &watchProc{cmd: cmd, lines: make(chan string, 64), done: make(chan error, 1)}
+	go func() {
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
+		for sc.Scan() {
+			select {
+			case w.lines <- sc.Text():
+			default: // the test reads every line it expects; drop the rest
+			}
+		}
+		err := cmd.Wait()
+		if err != nil {
+			err = fmt.Errorf("%v: %s", err, errb.String())
+		}
+		w.done <- err
+	}()
+	t.Cleanup(func() { w.stop(t) })
+	return w
+}
+
+// recallLine is one line of "recalls --watch -o json".
+type recallLine struct {
+	Org     string `json:"org"`
+	Height  int64  `json:"height"`
+	Initial bool   `json:"initial"`
+	Count   int    `json:"count"`
+	Added   []struct {
+		EPC string `json:"epc"`
+	} `json:"added"`
+}
+
+// next returns the next update line, failing if none comes within 30 s.
+func (w *watchProc) next(t *testing.T) recallLine {
+	t.Helper()
+	select {
+	case l := <-w.lines:
+		var u recallLine
+		if err := json.Unmarshal([]byte(l), &u); err != nil {
+			t.Fatalf("recalls --watch printed a line that is not JSON: %v\n%s", err, l)
+		}
+		return u
+	case err := <-w.done:
+		w.done <- err
+		t.Fatalf("recalls --watch ended: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("recalls --watch printed nothing within 30s")
+	}
+	return recallLine{}
+}
+
+// stop interrupts the watch (Ctrl-C) and checks that it exits cleanly
+// (killing it after 10 s).
+func (w *watchProc) stop(t *testing.T) {
+	if w.stopped {
+		return
+	}
+	w.stopped = true
+	_ = w.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case err := <-w.done:
+		w.done <- err
+		if err != nil {
+			t.Errorf("recalls --watch after Ctrl-C: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		_ = w.cmd.Process.Kill()
+		t.Error("recalls --watch did not stop within 10s of Ctrl-C")
+	}
 }
 
 // blockTxs calls f with every transaction of the block at height, as

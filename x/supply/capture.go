@@ -199,22 +199,19 @@ func (p *eventPlan) isRegulator() bool {
 
 // resolveReceiver maps the destination list to an organization through
 // the GLNs organizations registered: owning party, then possessing party,
-// then location.
+// then location (ResolveReceiver, which SealTrade uses too).
 func (p *eventPlan) resolveReceiver() (string, error) {
 	orgs := p.ctx.Store(OrgStore)
-	for _, t := range []string{PartyOwning, PartyPossessing, PartyLocation} {
-		for _, d := range p.ev.Destinations {
-			if d.Type != t {
-				continue
-			}
-			if gln, ok := GLNFromURN(d.ID); ok {
-				if o := p.k.orgs.OrgByGLN(orgs, gln); o != "" && p.k.orgs.IsActiveOrg(orgs, o) {
-					return o, nil
-				}
-			}
+	_, o, ok := ResolveReceiver(p.ev.Destinations, func(gln string) string {
+		if o := p.k.orgs.OrgByGLN(orgs, gln); o != "" && p.k.orgs.IsActiveOrg(orgs, o) {
+			return o
 		}
+		return ""
+	})
+	if !ok {
+		return "", ErrNoReceiver.Wrapf("no destination (owning_party, possessing_party or location) is a GLN of an active organization")
 	}
-	return "", ErrNoReceiver.Wrapf("no destination (owning_party, possessing_party or location) is a GLN of an active organization")
+	return o, nil
 }
 
 // --- the operations ---------------------------------------------------------

@@ -31,11 +31,24 @@ func TradeCommit(salt []byte, d TradeDetails) []byte {
 }
 
 // SealTrade prepares an event for a confidential capture: it returns a
-// copy whose trade details are replaced by their commitment under salt,
-// keeping only the destination that names the receiving party (which the
-// custody change reveals anyway), and the details themselves, which the
-// submitter keeps and shares with its trading partner and regulators.
-func SealTrade(ev Event, salt []byte) (Event, TradeDetails) {
+// copy whose trade details are replaced by their commitment under salt, and
+// the details themselves, which the submitter keeps and shares with its
+// trading partner and regulators.
+//
+// Of the destination list the copy keeps what the chain needs to resolve
+// the receiving organization of a shipment (which the custody change
+// reveals anyway), chosen with the chain's own resolution, ResolveReceiver,
+// so that the sealed event resolves to the receiver the full one would:
+//   - with orgOf (the submitter's view of which organization holds a GLN,
+//     "" for none), the one destination ResolveReceiver picks; when none
+//     resolves, every candidate, and the chain judges;
+//   - with a nil orgOf (a submitter without chain state), every destination
+//     the chain may try (ReceiverCandidates): dropping only destinations the
+//     chain never resolves leaves its choice unchanged whatever the state.
+//
+// A destination kept this way is visible in the transaction bytes; the
+// rest of the details are not.
+func SealTrade(ev Event, salt []byte, orgOf func(gln string) string) (Event, TradeDetails) {
 	d := ev.Details()
 	if !d.HasDetails() {
 		return ev, d
@@ -44,23 +57,54 @@ func SealTrade(ev Event, salt []byte) (Event, TradeDetails) {
 	out.TradeCommitment = TradeCommit(salt, d)
 	out.TradeSalt = nil
 	out.BizTransactions, out.Quantities, out.Sources, out.Destinations = nil, nil, nil, nil
-	if r := receiverRef(ev.Destinations); r != nil {
-		out.Destinations = []PartyRef{*r}
+	if orgOf != nil {
+		if r, _, ok := ResolveReceiver(ev.Destinations, orgOf); ok {
+			out.Destinations = []PartyRef{r}
+			return out, d
+		}
 	}
+	out.Destinations = ReceiverCandidates(ev.Destinations)
 	return out, d
 }
 
-// receiverRef picks the destination that names the receiver: the owning
-// party, else the possessing party, else the location.
-func receiverRef(ds []PartyRef) *PartyRef {
-	for _, t := range []string{PartyOwning, PartyPossessing, PartyLocation} {
-		for i := range ds {
-			if ds[i].Type == t {
-				return &ds[i]
+// receiverTypes are the destination types a receiver is resolved from, in
+// order of preference.
+var receiverTypes = [...]string{PartyOwning, PartyPossessing, PartyLocation}
+
+// ReceiverCandidates returns the destinations a shipment's receiving
+// organization may be resolved from, in the order the chain tries them:
+// the owning parties, then the possessing parties, then the locations,
+// each in list order, keeping only those whose ID is a GLN (an SGLN or
+// PGLN URN, or a bare GLN). It returns nil when there are none; the
+// returned slice is new, its elements copies.
+func ReceiverCandidates(ds []PartyRef) []PartyRef {
+	var out []PartyRef
+	for _, t := range receiverTypes {
+		for _, d := range ds {
+			if d.Type != t {
+				continue
+			}
+			if _, ok := GLNFromURN(d.ID); ok {
+				out = append(out, d)
 			}
 		}
 	}
-	return nil
+	return out
+}
+
+// ResolveReceiver returns the first of ReceiverCandidates(ds) whose GLN
+// orgOf maps to an organization, and that organization; ok is false when
+// none does. It is the chain's receiver resolution (orgOf: the active
+// organization holding the GLN in the org store) and SealTrade's choice of
+// the destination to keep, so that the two agree by construction.
+func ResolveReceiver(ds []PartyRef, orgOf func(gln string) string) (ref PartyRef, orgID string, ok bool) {
+	for _, d := range ReceiverCandidates(ds) {
+		gln, _ := GLNFromURN(d.ID)
+		if o := orgOf(gln); o != "" {
+			return d, o, true
+		}
+	}
+	return PartyRef{}, "", false
 }
 
 // publicForm returns the event as state stores it: trade details and salt

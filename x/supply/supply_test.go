@@ -136,7 +136,7 @@ func TestSealedCapture(t *testing.T) {
 	w.register("L1", "2030-01-31", 0, 0)
 	a := sgtin("7")
 	w.mustCapture(mfr, commission("L1", "", a))
-	sealed, details := supply.SealTrade(ship(mfr, dist, a), make32("x"))
+	sealed, details := supply.SealTrade(ship(mfr, dist, a), make32("x"), orgOfGLN(w))
 	if len(sealed.BizTransactions)+len(sealed.Sources) != 0 || len(sealed.Destinations) != 1 || !details.HasDetails() {
 		t.Fatalf("sealed: %+v", sealed)
 	}

@@ -38,9 +38,9 @@ const (
 // Destinations are "trade details". They are never written to state: the
 // stored event keeps TradeCommitment instead (given by the submitter, or
 // computed by the chain from TradeSalt and the details, see TradeCommit).
-// A submitter that seals (SealTrade) sends the commitment and only the one
-// destination naming the receiving party, so the trade details never reach
-// the transaction bytes either.
+// A submitter that seals (SealTrade) sends the commitment and, of the
+// destinations, only what the chain needs to resolve the receiving party,
+// so the trade details never reach the transaction bytes either.
 type Event struct {
 	// Kind is ObjectEvent, AggregationEvent, TransactionEvent,
 	// TransformationEvent or AssociationEvent.
