@@ -368,3 +368,28 @@ func InitJoin(home string, genesis *cmttypes.GenesisDoc, o JoinOptions) (Testnet
 	}
 	return nd, nil
 }
+
+// FreeTestnetBasePort finds a base port for a network of nodes nodes
+// (TestnetPorts layout) whose whole block of ports is free now and lies
+// below Linux's default ephemeral range (32768..), so that outgoing
+// connections cannot take a node's port before it binds. intn draws the
+// candidates (rand.IntN, or a seeded generator's IntN for repeatable tests).
+func FreeTestnetBasePort(intn func(int) int, nodes int) (int, error) {
+	span := nodes * TestnetPortStride
+	for range 50 {
+		base := 20000 + 10*intn((32000-20000-span)/10)
+		free := true
+		for p := base; p < base+span && free; p++ {
+			ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+			if err != nil {
+				free = false
+				break
+			}
+			ln.Close()
+		}
+		if free {
+			return base, nil
+		}
+	}
+	return 0, fmt.Errorf("no free block of %d ports found below 32000; pass a base port", span)
+}

@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -201,28 +201,6 @@ func (n *benchNode) exited() bool {
 
 func (n *benchNode) pid() int { return n.cmd.Process.Pid }
 
-// benchFreeBase returns a base port such that the ports of n nodes
-// (base .. base+10n) are free now.
-func benchFreeBase(n int) (int, error) {
-	seed := int(time.Now().UnixNano()/1000) ^ os.Getpid()
-	for try := range 50 {
-		base := 30000 + ((seed+try*7919)%2500)*10
-		ok := true
-		for i := 0; i < n*node.TestnetPortStride && ok; i++ {
-			ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(base+i)))
-			if err != nil {
-				ok = false
-				break
-			}
-			ln.Close()
-		}
-		if ok {
-			return base, nil
-		}
-	}
-	return 0, errors.New("no free range of ports found; pass --base-port")
-}
-
 func (o *benchOptions) validate() error {
 	if o.app != benchAppMedchain && o.app != benchAppKVStore {
 		return fmt.Errorf("--app %q: use medchain or kvstore", o.app)
@@ -293,7 +271,7 @@ func runBench(ctx context.Context, g *globals, o benchOptions) (res *benchResult
 	}
 	base := o.basePort
 	if base == 0 {
-		if base, err = benchFreeBase(o.validators); err != nil {
+		if base, err = node.FreeTestnetBasePort(rand.IntN, o.validators); err != nil {
 			return nil, err
 		}
 	}

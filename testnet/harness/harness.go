@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -169,26 +168,9 @@ func FreeBasePort(nodes int) (int, error) {
 	return pickBasePort(rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1)), nodes)
 }
 
-// pickBasePort finds a base port below the kernel's ephemeral range (where
-// the proxies' ports come from) whose whole block is free.
+// pickBasePort finds a free base port with rng (see node.FreeTestnetBasePort).
 func pickBasePort(rng *rand.Rand, nodes int) (int, error) {
-	span := nodes * node.TestnetPortStride
-	for range 50 {
-		base := 20000 + 10*rng.IntN((32000-20000-span)/10)
-		free := true
-		for p := base; p < base+span && free; p++ {
-			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-			if err != nil {
-				free = false
-				break
-			}
-			ln.Close()
-		}
-		if free {
-			return base, nil
-		}
-	}
-	return 0, fmt.Errorf("no free block of %d ports found", span)
+	return node.FreeTestnetBasePort(rng.IntN, nodes)
 }
 
 func (tn *Testnet) init() error {
