@@ -52,9 +52,9 @@ func (s *Server) prove(name string, key []byte, h int64) (*types.Proof, error) {
 }
 
 func (s *Server) getIdentity(w http.ResponseWriter, r *http.Request) {
-	did := r.PathValue("did")
-	if !identity.ValidDID(did) {
-		s.fail(w, r, badRequest("%q is not a medchain DID (did:medchain:<26 base32 characters>)", did))
+	did, err := pathDID(r)
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	rd, h, err := s.readAt(r, identity.StoreName)
@@ -68,14 +68,9 @@ func (s *Server) getIdentity(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := types.Identity{Height: h, DID: did, Resolution: rec.Resolve(), Record: rec}
-	if p, err := wantProof(r); err != nil {
+	if err := s.withProof(r, identity.StoreName, identity.RecordKey(did), h, &out.Proof); err != nil {
 		s.fail(w, r, err)
 		return
-	} else if p {
-		if out.Proof, err = s.prove(identity.StoreName, identity.RecordKey(did), h); err != nil {
-			s.fail(w, r, err)
-			return
-		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -150,14 +145,9 @@ func (s *Server) getOrg(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := types.OrgResponse{Height: h, Org: s.orgDetail(rd, o)}
-	if p, err := wantProof(r); err != nil {
+	if err := s.withProof(r, org.StoreName, org.OrgKey(id), h, &out.Proof); err != nil {
 		s.fail(w, r, err)
 		return
-	} else if p {
-		if out.Proof, err = s.prove(org.StoreName, org.OrgKey(id), h); err != nil {
-			s.fail(w, r, err)
-			return
-		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -176,9 +166,9 @@ func (s *Server) listProposals(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getProposal(w http.ResponseWriter, r *http.Request) {
-	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
-	if err != nil || id == 0 {
-		s.fail(w, r, badRequest("proposal id must be a positive integer"))
+	id, err := pathID(r, "proposal")
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	rd, h, err := s.readAt(r, org.StoreName)
@@ -192,14 +182,9 @@ func (s *Server) getProposal(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := types.ProposalResponse{Height: h, Proposal: p}
-	if pr, err := wantProof(r); err != nil {
+	if err := s.withProof(r, org.StoreName, org.ProposalKey(id), h, &out.Proof); err != nil {
 		s.fail(w, r, err)
 		return
-	} else if pr {
-		if out.Proof, err = s.prove(org.StoreName, org.ProposalKey(id), h); err != nil {
-			s.fail(w, r, err)
-			return
-		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -221,14 +206,9 @@ func (s *Server) getStore(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := types.StoreValue{Height: h, Store: name, Key: key, Value: rd.Get(key)}
-	if p, err := wantProof(r); err != nil {
+	if err := s.withProof(r, name, key, h, &out.Proof); err != nil {
 		s.fail(w, r, err)
 		return
-	} else if p {
-		if out.Proof, err = s.prove(name, key, h); err != nil {
-			s.fail(w, r, err)
-			return
-		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -3,11 +3,9 @@ package supplyapi
 import (
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"slices"
 
-	"github.com/medchain/medchain/auth"
 	"github.com/medchain/medchain/store"
 	"github.com/medchain/medchain/x/org"
 	"github.com/medchain/medchain/x/supply"
@@ -45,23 +43,12 @@ func (h *Handler) viewerOf(w http.ResponseWriter, r *http.Request) (*viewer, boo
 	if r.Header.Get("Authorization") == "" {
 		return nil, true
 	}
-	tok, err := auth.BearerToken(r)
-	var cl *auth.Claims
-	if err == nil {
-		cl, err = h.verifier.Verify(tok)
-	}
-	if err != nil {
-		if errors.Is(err, auth.ErrUnauthorized) {
-			w.Header().Set("WWW-Authenticate", auth.Challenge(err))
-			fail(w, http.StatusUnauthorized, "unauthorized", "%s", err.Error())
-			return nil, false
-		}
-		fail(w, http.StatusServiceUnavailable, "unavailable", "cannot check the token now")
+	cl, ok := h.claims(w, r)
+	if !ok {
 		return nil, false
 	}
-	orgs, _, err := h.cfg.Chain.Reader(org.StoreName)
-	if err != nil {
-		fail(w, http.StatusServiceUnavailable, "unavailable", "state not readable yet")
+	orgs, _, ok := h.state(w, org.StoreName)
+	if !ok {
 		return nil, false
 	}
 	v := &viewer{orgStore: orgs}

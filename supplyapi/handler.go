@@ -228,18 +228,8 @@ type CaptureResult struct {
 }
 
 func (h *Handler) capture(w http.ResponseWriter, r *http.Request) {
-	tok, err := auth.BearerToken(r)
-	var cl *auth.Claims
-	if err == nil {
-		cl, err = h.verifier.Verify(tok)
-	}
-	if err != nil {
-		if errors.Is(err, auth.ErrUnauthorized) {
-			w.Header().Set("WWW-Authenticate", auth.Challenge(err))
-			fail(w, http.StatusUnauthorized, "unauthorized", "%s", err.Error())
-			return
-		}
-		fail(w, http.StatusServiceUnavailable, "unavailable", "cannot check the token now")
+	cl, ok := h.claims(w, r)
+	if !ok {
 		return
 	}
 	format := epcis.Detect
@@ -279,9 +269,8 @@ func (h *Handler) capture(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, "invalid_epcis", "%v", err)
 		return
 	}
-	orgs, _, err := h.cfg.Chain.Reader(org.StoreName)
-	if err != nil {
-		fail(w, http.StatusServiceUnavailable, "unavailable", "state not readable yet")
+	orgs, _, ok := h.state(w, org.StoreName)
+	if !ok {
 		return
 	}
 	orgID, status, msg := h.captureOrg(orgs, cl.DID, r.URL.Query().Get("org"))
@@ -455,9 +444,8 @@ func (h *Handler) verify(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, "bad_request", "give gtin and serial, or link")
 		return
 	}
-	rd, height, err := h.cfg.Chain.Reader(supply.StoreName)
-	if err != nil {
-		fail(w, http.StatusServiceUnavailable, "unavailable", "state not readable yet")
+	rd, height, ok := h.state(w, supply.StoreName)
+	if !ok {
 		return
 	}
 	// Judged at the block time of the height read, not by this node's
@@ -579,9 +567,8 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 		}
 		f.After = n
 	}
-	rd, height, err := h.cfg.Chain.Reader(supply.StoreName)
-	if err != nil {
-		fail(w, http.StatusServiceUnavailable, "unavailable", "state not readable yet")
+	rd, height, ok := h.state(w, supply.StoreName)
+	if !ok {
 		return
 	}
 	var list []any

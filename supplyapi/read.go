@@ -94,22 +94,32 @@ func proveFlag(w http.ResponseWriter, r *http.Request) (bool, bool) {
 	return b, true
 }
 
-// prove returns the proof of key in the supply store at height.
-func (h *Handler) prove(key []byte, height int64) (*apitypes.Proof, error) {
+// prove sets *dst to the proof of key in the supply store at height, or
+// answers 503 and returns false.
+func (h *Handler) prove(w http.ResponseWriter, dst **apitypes.Proof, key []byte, height int64) bool {
 	v, ops, ph, err := h.cfg.Chain.Prove(supply.StoreName, key, height)
-	if err != nil {
-		return nil, err
+	switch {
+	case errors.Is(err, store.ErrVersionUnavailable):
+		fail(w, http.StatusServiceUnavailable, "unavailable", "the height read is no longer kept; retry")
+		return false
+	case err != nil:
+		h.cfg.Logger.Error("supply proof failed", "err", err.Error())
+		fail(w, http.StatusServiceUnavailable, "unavailable", "cannot build the proof now; retry")
+		return false
 	}
-	return &apitypes.Proof{Store: supply.StoreName, Key: key, Value: v, Height: ph, ProofOps: ops}, nil
+	*dst = &apitypes.Proof{Store: supply.StoreName, Key: key, Value: v, Height: ph, ProofOps: ops}
+	return true
 }
 
-func (h *Handler) proofFailed(w http.ResponseWriter, err error) {
-	if errors.Is(err, store.ErrVersionUnavailable) {
-		fail(w, http.StatusServiceUnavailable, "unavailable", "the height read is no longer kept; retry")
-		return
+// state returns a reader of the latest committed state of the named store
+// and its height, or answers 503 and returns false.
+func (h *Handler) state(w http.ResponseWriter, name string) (store.Reader, int64, bool) {
+	rd, height, err := h.cfg.Chain.Reader(name)
+	if err != nil {
+		fail(w, http.StatusServiceUnavailable, "unavailable", "state not readable yet")
+		return nil, 0, false
 	}
-	h.cfg.Logger.Error("supply proof failed", "err", err.Error())
-	fail(w, http.StatusServiceUnavailable, "unavailable", "cannot build the proof now; retry")
+	return rd, height, true
 }
 
 func (h *Handler) provenance(w http.ResponseWriter, r *http.Request) {
@@ -127,9 +137,8 @@ func (h *Handler) provenance(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	epc = h.toURN(epc)
-	rd, height, err := h.cfg.Chain.Reader(supply.StoreName)
-	if err != nil {
-		fail(w, http.StatusServiceUnavailable, "unavailable", "state not readable yet")
+	rd, height, ok := h.state(w, supply.StoreName)
+	if !ok {
 		return
 	}
 	ans := ProvenanceAnswer{EPC: epc, Height: height, Unit: h.cfg.Keeper.Unit(rd, epc), Events: []ProvenEvent{}}
@@ -145,13 +154,11 @@ func (h *Handler) provenance(w http.ResponseWriter, r *http.Request) {
 	if withProofs {
 		// Proves the unit record, or its absence (an SSCC or an EPC that
 		// only appears in events).
-		if ans.UnitProof, err = h.prove(supply.UnitKey(epc), height); err != nil {
-			h.proofFailed(w, err)
+		if !h.prove(w, &ans.UnitProof, supply.UnitKey(epc), height) {
 			return
 		}
 		for i := range ans.Events {
-			if ans.Events[i].Proof, err = h.prove(supply.EventKey(ans.Events[i].ID), height); err != nil {
-				h.proofFailed(w, err)
+			if !h.prove(w, &ans.Events[i].Proof, supply.EventKey(ans.Events[i].ID), height) {
 				return
 			}
 		}
@@ -170,9 +177,8 @@ func (h *Handler) unit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	epc = h.toURN(epc)
-	rd, height, err := h.cfg.Chain.Reader(supply.StoreName)
-	if err != nil {
-		fail(w, http.StatusServiceUnavailable, "unavailable", "state not readable yet")
+	rd, height, ok := h.state(w, supply.StoreName)
+	if !ok {
 		return
 	}
 	u := h.cfg.Keeper.Unit(rd, epc)
@@ -186,11 +192,8 @@ func (h *Handler) unit(w http.ResponseWriter, r *http.Request) {
 		ans.Lot = h.cfg.Keeper.Lot(rd, u.GTIN, u.Lot)
 		ans.Recalled = h.cfg.Keeper.Recall(rd, u.GTIN, u.Lot) != nil
 	}
-	if withProof {
-		if ans.Proof, err = h.prove(supply.UnitKey(epc), height); err != nil {
-			h.proofFailed(w, err)
-			return
-		}
+	if withProof && !h.prove(w, &ans.Proof, supply.UnitKey(epc), height) {
+		return
 	}
 	writeJSON(w, http.StatusOK, ans)
 }
@@ -205,9 +208,8 @@ func (h *Handler) product(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rd, height, err := h.cfg.Chain.Reader(supply.StoreName)
-	if err != nil {
-		fail(w, http.StatusServiceUnavailable, "unavailable", "state not readable yet")
+	rd, height, ok := h.state(w, supply.StoreName)
+	if !ok {
 		return
 	}
 	p := h.cfg.Keeper.Product(rd, g)
@@ -224,11 +226,8 @@ func (h *Handler) product(w http.ResponseWriter, r *http.Request) {
 			ans.Recalls = append(ans.Recalls, rc)
 		}
 	}
-	if withProof {
-		if ans.Proof, err = h.prove(supply.ProductKey(g), height); err != nil {
-			h.proofFailed(w, err)
-			return
-		}
+	if withProof && !h.prove(w, &ans.Proof, supply.ProductKey(g), height) {
+		return
 	}
 	writeJSON(w, http.StatusOK, ans)
 }
@@ -241,8 +240,9 @@ func (h *Handler) memberOrg(w http.ResponseWriter, r *http.Request) (string, sto
 	return orgID, orgs, ok
 }
 
-// member is memberOrg that also returns the token's claims.
-func (h *Handler) member(w http.ResponseWriter, r *http.Request) (*auth.Claims, string, store.Reader, bool) {
+// claims verifies the caller's bearer token, or answers 401 (with the
+// challenge) or 503 and returns false.
+func (h *Handler) claims(w http.ResponseWriter, r *http.Request) (*auth.Claims, bool) {
 	tok, err := auth.BearerToken(r)
 	var cl *auth.Claims
 	if err == nil {
@@ -252,14 +252,22 @@ func (h *Handler) member(w http.ResponseWriter, r *http.Request) (*auth.Claims, 
 		if errors.Is(err, auth.ErrUnauthorized) {
 			w.Header().Set("WWW-Authenticate", auth.Challenge(err))
 			fail(w, http.StatusUnauthorized, "unauthorized", "%s", err.Error())
-			return nil, "", nil, false
+			return nil, false
 		}
 		fail(w, http.StatusServiceUnavailable, "unavailable", "cannot check the token now")
+		return nil, false
+	}
+	return cl, true
+}
+
+// member is memberOrg that also returns the token's claims.
+func (h *Handler) member(w http.ResponseWriter, r *http.Request) (*auth.Claims, string, store.Reader, bool) {
+	cl, ok := h.claims(w, r)
+	if !ok {
 		return nil, "", nil, false
 	}
-	orgs, _, err := h.cfg.Chain.Reader(org.StoreName)
-	if err != nil {
-		fail(w, http.StatusServiceUnavailable, "unavailable", "state not readable yet")
+	orgs, _, ok := h.state(w, org.StoreName)
+	if !ok {
 		return nil, "", nil, false
 	}
 	want := r.URL.Query().Get("org")
@@ -292,9 +300,8 @@ func (h *Handler) recalls(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rd, height, err := h.cfg.Chain.Reader(supply.StoreName)
-	if err != nil {
-		fail(w, http.StatusServiceUnavailable, "unavailable", "state not readable yet")
+	rd, height, ok := h.state(w, supply.StoreName)
+	if !ok {
 		return
 	}
 	ans := RecallsAnswer{Org: orgID, Height: height, Notices: h.cfg.Keeper.RecallNotices(rd, orgID), Recalls: h.cfg.Keeper.Recalls(rd)}
@@ -312,9 +319,8 @@ func (h *Handler) alerts(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rd, height, err := h.cfg.Chain.Reader(supply.StoreName)
-	if err != nil {
-		fail(w, http.StatusServiceUnavailable, "unavailable", "state not readable yet")
+	rd, height, ok := h.state(w, supply.StoreName)
+	if !ok {
 		return
 	}
 	ans := AlertsAnswer{Org: orgID, Height: height, Alerts: h.cfg.Keeper.Alerts(rd, orgs, orgID)}

@@ -215,9 +215,8 @@ func (h *Handler) recallStream(w http.ResponseWriter, r *http.Request) {
 	}
 	defer h.streams.Add(-1)
 
-	rd, height, err := h.cfg.Chain.Reader(supply.StoreName)
-	if err != nil {
-		fail(w, http.StatusServiceUnavailable, "unavailable", "state not readable yet")
+	rd, height, ok := h.state(w, supply.StoreName)
+	if !ok {
 		return
 	}
 	prev := h.cfg.Keeper.RecallNotices(rd, orgID)

@@ -4,10 +4,8 @@ import (
 	"context"
 	"testing"
 
-	"github.com/medchain/medchain/client"
 	"github.com/medchain/medchain/testutil/nodetest"
 	"github.com/medchain/medchain/vault"
-	"github.com/medchain/medchain/x/org"
 )
 
 // TestVaultKeepsBytes: a resource with an XHTML narrative (<, >, &) and
@@ -26,10 +24,7 @@ func TestVaultKeepsBytes(t *testing.T) {
 	v := r.Node.Vault
 	patient := register(t, c, dev.Keyring, "patient")
 	doctor := register(t, c, dev.Keyring, "doctor")
-	admin, _ := dev.Keyring.Get("admin")
-	if res, err := c.Submit(ctx, client.KeySigner{Key: admin}, &org.MsgAddMember{Org: v.Org(), Member: doctor.DID, Roles: []string{org.RolePractitioner}}); err != nil || res.Code != 0 {
-		t.Fatalf("add doctor: %+v %v", res, err)
-	}
+	addPractitioner(t, c, dev.Keyring, v.Org(), doctor)
 	resource := []byte("{\n  \"resourceType\": \"Observation\",\n  \"text\": {\"status\": \"generated\", \"div\": \"<div xmlns=\\\"http://www.w3.org/1999/xhtml\\\">A &amp; B &lt; C</div>\"},\n" +
 		"  \"status\": \"final\", \"code\": {\"text\": \"x\"}, \"valueQuantity\": {\"value\": 1.50}\n}")
 	st, err := v.Put(ctx, vault.Write{Author: doctor.DID, Patient: patient.DID, ResourceType: "Observation", Resource: resource})

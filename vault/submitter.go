@@ -63,21 +63,6 @@ func (s *Service) submit(ctx context.Context, msgs ...module.Msg) (*types.TxResu
 	return res, nil
 }
 
-// eventAttr returns attribute key of the first event of type typ.
-func eventAttr(res *types.TxResult, typ, key string) string {
-	for _, ev := range res.Events {
-		if ev.Type != typ {
-			continue
-		}
-		for _, a := range ev.Attrs {
-			if a.Key == key {
-				return a.Value
-			}
-		}
-	}
-	return ""
-}
-
 func eventUint(res *types.TxResult, typ, key string) (uint64, error) {
-	return strconv.ParseUint(eventAttr(res, typ, key), 10, 64)
+	return strconv.ParseUint(res.Attr(typ, key), 10, 64)
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/medchain/medchain/testutil/nodetest"
 	"github.com/medchain/medchain/vault"
 	"github.com/medchain/medchain/vault/blob/fs"
-	"github.com/medchain/medchain/x/org"
 )
 
 // tamperCanary is in every record's plaintext; a tampered read must never
@@ -51,10 +50,7 @@ func TestTamperDetectedOnRead(t *testing.T) {
 	alice := register(t, c, dev.Keyring, "alice")
 	bob := register(t, c, dev.Keyring, "bob")
 	doctor := register(t, c, dev.Keyring, "doctor")
-	admin, _ := dev.Keyring.Get("admin")
-	if res, err := c.Submit(ctx, client.KeySigner{Key: admin}, &org.MsgAddMember{Org: v.Org(), Member: doctor.DID, Roles: []string{org.RolePractitioner}}); err != nil || res.Code != 0 {
-		t.Fatalf("add doctor: %+v %v", res, err)
-	}
+	addPractitioner(t, c, dev.Keyring, v.Org(), doctor)
 	blobs, err := fs.Open(node.VaultDir(dev.Home))
 	if err != nil {
 		t.Fatal(err)

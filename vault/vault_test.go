@@ -31,6 +31,17 @@ func register(t *testing.T, c *client.Client, kr *keyring.Keyring, name string) 
 	return k
 }
 
+// addPractitioner makes k a practitioner of orgID, signed by the dev
+// chain's admin.
+func addPractitioner(t *testing.T, c *client.Client, kr *keyring.Keyring, orgID string, k *keyring.Key) {
+	t.Helper()
+	admin, _ := kr.Get("admin")
+	res, err := c.Submit(context.Background(), client.KeySigner{Key: admin}, &org.MsgAddMember{Org: orgID, Member: k.DID, Roles: []string{org.RolePractitioner}})
+	if err != nil || res.Code != 0 {
+		t.Fatalf("add %s: %+v %v", k.Name, res, err)
+	}
+}
+
 // TestVault stores a record through a real node's vault, reads it back as
 // the patient, is denied as a stranger, detects a tampered blob, and erases.
 func TestVault(t *testing.T) {
@@ -49,11 +60,7 @@ func TestVault(t *testing.T) {
 	patient := register(t, c, dev.Keyring, "patient")
 	doctor := register(t, c, dev.Keyring, "doctor")
 	stranger := register(t, c, dev.Keyring, "stranger")
-	admin, _ := dev.Keyring.Get("admin")
-	res, err := c.Submit(ctx, client.KeySigner{Key: admin}, &org.MsgAddMember{Org: v.Org(), Member: doctor.DID, Roles: []string{org.RolePractitioner}})
-	if err != nil || res.Code != 0 {
-		t.Fatalf("add doctor: %+v %v", res, err)
-	}
+	addPractitioner(t, c, dev.Keyring, v.Org(), doctor)
 
 	resource := []byte(`{"resourceType":"Observation","status":"final","code":{"text":"canary-glucose"},"subject":{"reference":"Patient/x"}}`)
 	st, err := v.Put(ctx, vault.Write{Author: doctor.DID, Patient: patient.DID, ResourceType: "Observation", Category: "laboratory", Resource: resource})
@@ -103,7 +110,7 @@ func TestVault(t *testing.T) {
 	}
 
 	// Erasure: the patient asks, the vault shreds and confirms, reads are gone.
-	res, err = c.Submit(ctx, client.KeySigner{Key: patient}, &records.MsgRequestErasure{Patient: patient.DID})
+	res, err := c.Submit(ctx, client.KeySigner{Key: patient}, &records.MsgRequestErasure{Patient: patient.DID})
 	if err != nil || res.Code != 0 {
 		t.Fatalf("erase: %+v %v", res, err)
 	}

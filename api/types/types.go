@@ -59,6 +59,22 @@ type TxResult struct {
 	Tx        *TxBody `json:"tx,omitempty"`
 }
 
+// Attr returns the value of attribute key of the first event of type typ
+// that has it, or "" when none has.
+func (r *TxResult) Attr(typ, key string) string {
+	for _, ev := range r.Events {
+		if ev.Type != typ {
+			continue
+		}
+		for _, a := range ev.Attrs {
+			if a.Key == key {
+				return a.Value
+			}
+		}
+	}
+	return ""
+}
+
 // TxBody is the decoded envelope of a transaction.
 type TxBody struct {
 	ChainID  string   `json:"chain_id"`

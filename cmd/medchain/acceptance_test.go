@@ -1,59 +1,15 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
-
-// cli runs the medchain binary built for this test.
-type cli struct {
-	t   *testing.T
-	bin string
-	env []string
-}
-
-func (c *cli) run(args ...string) (stdout string, err error) {
-	c.t.Helper()
-	cmd := exec.Command(c.bin, args...)
-	cmd.Env = c.env
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err = cmd.Run()
-	if err != nil {
-		return out.String(), fmt.Errorf("%v: %s", err, errb.String())
-	}
-	return out.String(), nil
-}
-
-func (c *cli) json(v any, args ...string) {
-	c.t.Helper()
-	out, err := c.run(args...)
-	if err != nil {
-		c.t.Fatalf("medchain %s: %v", strings.Join(args, " "), err)
-	}
-	if err := json.Unmarshal([]byte(out), v); err != nil {
-		c.t.Fatalf("medchain %s: output is not JSON: %v\n%s", strings.Join(args, " "), err, out)
-	}
-}
-
-func freePort(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // TestAcceptance runs the ledger-core acceptance sequence against the real
 // binary: start, status, keys, self-registration, verified resolution,
@@ -62,53 +18,18 @@ func TestAcceptance(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs a node")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "medchain")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	home := filepath.Join(dir, "home")
-	api, rpc, p2p := freePort(t), freePort(t), freePort(t)
-	node := "http://" + api
-	c := &cli{t: t, bin: bin, env: append(os.Environ(), "MEDCHAIN_PASSPHRASE=x", "HOME="+dir)}
+	d := newDevNode(t)
+	dir, home, node, c := d.dir, d.home, d.url, d.cli
 
 	start := func() *exec.Cmd {
-		cmd := exec.Command(bin, "start", "--home", home, "--api-addr", api, "--rpc-addr", rpc, "--p2p-addr", p2p, "--comet-metrics=false")
-		cmd.Env = c.env
-		logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("node-%d.log", time.Now().UnixNano())))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Stdout, cmd.Stderr = logf, logf
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		deadline := time.Now().Add(60 * time.Second)
-		for time.Now().Before(deadline) {
-			if resp, err := http.Get(node + "/v1/status"); err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == 200 {
-					return cmd
-				}
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		_ = cmd.Process.Kill()
-		t.Fatal("node API did not come up within 60s")
-		return nil
+		return d.start(filepath.Join(dir, fmt.Sprintf("node-%d.log", time.Now().UnixNano())), "/v1/status", "node API")
 	}
 	stop := func(cmd *exec.Cmd) {
-		_ = cmd.Process.Signal(syscall.SIGINT)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("node exited with %v after SIGINT, want a clean stop", err)
-			}
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Fatal("node did not stop within 30s of SIGINT")
+		switch err := stopNode(cmd); {
+		case errors.Is(err, errStopTimeout):
+			t.Fatal(err)
+		case err != nil:
+			t.Errorf("node exited with %v after SIGINT, want a clean stop", err)
 		}
 	}
 	proc := start()

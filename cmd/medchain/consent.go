@@ -28,21 +28,6 @@ import (
 	"github.com/medchain/medchain/x/records"
 )
 
-// eventAttr returns attribute key of the first event of type typ in res.
-func eventAttr(res *types.TxResult, typ, key string) string {
-	for _, ev := range res.Events {
-		if ev.Type != typ {
-			continue
-		}
-		for _, a := range ev.Attrs {
-			if a.Key == key {
-				return a.Value
-			}
-		}
-	}
-	return ""
-}
-
 // sendTxReporting is sendTx that, on a committed success, adds fields taken
 // from the transaction's events to the output: to the JSON object with -o
 // json, as "name: value" lines in text.
@@ -179,7 +164,7 @@ requester_roles ("<org>/<role>"), record_type, record_category, record_org and t
 				}
 				return []module.Msg{m}, nil, nil
 			}, func(res *types.TxResult) [][2]string {
-				return [][2]string{{"consent_id", eventAttr(res, "consent.granted", "id")}}
+				return [][2]string{{"consent_id", res.Attr("consent.granted", "id")}}
 			})
 		},
 	}
@@ -254,7 +239,7 @@ func newTxRecordsCmd(g *globals) *cobra.Command {
 				}
 				return []module.Msg{&records.MsgRequestErasure{Patient: p}}, nil, nil
 			}, func(res *types.TxResult) [][2]string {
-				orgs := eventAttr(res, "records.erasure_requested", "orgs")
+				orgs := res.Attr("records.erasure_requested", "orgs")
 				if orgs == "" {
 					orgs = "(none: no records held)"
 				}
@@ -287,8 +272,8 @@ code (` + strings.Join(records.BreakGlassReasons, ", ") + `).`,
 			return sendTxReporting(cmd, g, &af, func(tc *txContext) ([]module.Msg, client.Signer, error) {
 				return []module.Msg{&msg}, nil, nil
 			}, func(res *types.TxResult) [][2]string {
-				return [][2]string{{"access_event", eventAttr(res, "records.access", "id")}, {"decision", eventAttr(res, "records.access", "decision")},
-					{"basis", eventAttr(res, "records.access", "basis")}}
+				return [][2]string{{"access_event", res.Attr("records.access", "id")}, {"decision", res.Attr("records.access", "decision")},
+					{"basis", res.Attr("records.access", "basis")}}
 			})
 		},
 	}
@@ -316,6 +301,16 @@ func (w *whoFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&w.patient, "patient", "", "the patient, by DID")
 }
 
+// open returns the patient's DID (patientOf) and a client of the node.
+func (w *whoFlags) open(g *globals) (string, *client.Client, error) {
+	p, err := patientOf(g, w.from, w.patient)
+	if err != nil {
+		return "", nil, err
+	}
+	c, err := g.client()
+	return p, c, err
+}
+
 func newQueryConsentsCmd(g *globals) *cobra.Command {
 	var who whoFlags
 	var height int64
@@ -324,11 +319,7 @@ func newQueryConsentsCmd(g *globals) *cobra.Command {
 		Short: "A patient's consents (every status, with its state now) and guardians",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, err := patientOf(g, who.from, who.patient)
-			if err != nil {
-				return err
-			}
-			c, err := g.client()
+			p, c, err := who.open(g)
 			if err != nil {
 				return err
 			}
@@ -453,11 +444,7 @@ func newQueryAccessLogCmd(g *globals) *cobra.Command {
 			if format != "log" && format != "accounting" {
 				return fmt.Errorf("--format %q: use log or accounting", format)
 			}
-			p, err := patientOf(g, who.from, who.patient)
-			if err != nil {
-				return err
-			}
-			c, err := g.client()
+			p, c, err := who.open(g)
 			if err != nil {
 				return err
 			}
@@ -562,11 +549,7 @@ func newQueryErasureCmd(g *globals) *cobra.Command {
 		Short: "A patient's erasure request and which organizations have confirmed destroying their records",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, err := patientOf(g, who.from, who.patient)
-			if err != nil {
-				return err
-			}
-			c, err := g.client()
+			p, c, err := who.open(g)
 			if err != nil {
 				return err
 			}

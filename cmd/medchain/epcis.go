@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -69,13 +68,7 @@ func newEPCISCmd(g *globals) *cobra.Command {
 			"shows them to the trading partners and regulators only (\"medchain epcis events --from KEY\").",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var doc []byte
-			var err error
-			if args[0] == "-" {
-				doc, err = io.ReadAll(os.Stdin)
-			} else {
-				doc, err = os.ReadFile(args[0])
-			}
+			doc, err := readInput(args[0])
 			if err != nil {
 				return err
 			}

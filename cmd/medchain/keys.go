@@ -4,7 +4,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -117,13 +116,7 @@ func newKeysCmd(g *globals) *cobra.Command {
 		&cobra.Command{
 			Use: "import NAME FILE", Short: "Import an exported key (FILE - reads standard input)", Args: cobra.ExactArgs(2),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				var bz []byte
-				var err error
-				if args[1] == "-" {
-					bz, err = io.ReadAll(os.Stdin)
-				} else {
-					bz, err = os.ReadFile(args[1])
-				}
+				bz, err := readInput(args[1])
 				if err != nil {
 					return err
 				}

@@ -15,7 +15,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -49,13 +48,7 @@ func newRecordsPutCmd(g *globals) *cobra.Command {
 			"where did:medchain:<id> is the patient's DID. With -o json the stored resource (or the transaction-response) is printed.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var bz []byte
-			var err error
-			if args[0] == "-" {
-				bz, err = io.ReadAll(os.Stdin)
-			} else {
-				bz, err = os.ReadFile(args[0])
-			}
+			bz, err := readInput(args[0])
 			if err != nil {
 				return err
 			}

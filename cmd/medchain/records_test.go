@@ -7,11 +7,9 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -27,61 +25,10 @@ func TestRecordsCLI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs a node")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "medchain")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	home := filepath.Join(dir, "home")
-	api, rpc, p2p := freePort(t), freePort(t), freePort(t)
-	node := "http://" + api
-	c := &cli{t: t, bin: bin, env: append(os.Environ(), "MEDCHAIN_PASSPHRASE=x", "HOME="+dir)}
-	proc := exec.Command(bin, "start", "--home", home, "--api-addr", api, "--rpc-addr", rpc, "--p2p-addr", p2p, "--comet-metrics=false")
-	proc.Env = c.env
-	logPath := filepath.Join(dir, "node.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	proc.Stdout, proc.Stderr = logf, logf
-	if err := proc.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = proc.Process.Signal(syscall.SIGINT)
-		done := make(chan struct{})
-		go func() { _, _ = proc.Process.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			_ = proc.Process.Kill()
-		}
-	}()
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if resp, err := http.Get(node + "/fhir/metadata"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the node's FHIR API did not come up within 60s")
-		}
-	}
-	at := []string{"--home", home, "--node", node}
-	run := func(args ...string) string {
-		t.Helper()
-		out, err := c.run(append(args, at...)...)
-		if err != nil {
-			t.Fatalf("medchain %s: %v", strings.Join(args, " "), err)
-		}
-		return out
-	}
-	js := func(v any, args ...string) {
-		t.Helper()
-		c.json(v, append(append(args, at...), "-o", "json")...)
-	}
+	d := newDevNode(t)
+	d.startForTest("/fhir/metadata", "the node's FHIR API")
+	dir, home, node, logPath := d.dir, d.home, d.url, filepath.Join(d.dir, "node.log")
+	c, at, run, js := d.cli, d.at, d.runAt, d.jsonAt
 	did := map[string]string{}
 	for _, name := range []string{"pat", "doc", "nosy"} {
 		run("keys", "add", name)

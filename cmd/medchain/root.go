@@ -116,3 +116,11 @@ func newVersionCmd(g *globals) *cobra.Command {
 		},
 	}
 }
+
+// readInput reads the file a command names, or standard input for "-".
+func readInput(name string) ([]byte, error) {
+	if name == "-" {
+		return io.ReadAll(os.Stdin)
+	}
+	return os.ReadFile(name)
+}

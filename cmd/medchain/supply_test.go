@@ -35,52 +35,10 @@ func TestSupplyChainCLI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs a node")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "medchain")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	home := filepath.Join(dir, "home")
-	api, rpc, p2p := freePort(t), freePort(t), freePort(t)
-	nodeURL := "http://" + api
-	c := &cli{t: t, bin: bin, env: append(os.Environ(), "MEDCHAIN_PASSPHRASE=x", "HOME="+dir)}
-	proc := exec.Command(bin, "start", "--home", home, "--api-addr", api, "--rpc-addr", rpc, "--p2p-addr", p2p, "--comet-metrics=false")
-	proc.Env = c.env
-	logf, err := os.Create(filepath.Join(dir, "node.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	proc.Stdout, proc.Stderr = logf, logf
-	if err := proc.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = proc.Process.Signal(syscall.SIGINT)
-		done := make(chan struct{})
-		go func() { _, _ = proc.Process.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			_ = proc.Process.Kill()
-		}
-	}()
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if resp, err := http.Get(nodeURL + "/verify?gtin=04012345555011&serial=1"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the node's supply API did not come up within 60s")
-		}
-	}
-	at := []string{"--home", home, "--node", nodeURL}
-	js := func(v any, args ...string) {
-		t.Helper()
-		c.json(v, append(append(args, at...), "-o", "json")...)
-	}
+	d := newDevNode(t)
+	d.startForTest("/verify?gtin=04012345555011&serial=1", "the node's supply API")
+	dir, rpc, nodeURL := d.dir, d.rpc, d.url
+	c, at, js := d.cli, d.at, d.jsonAt
 
 	// The demo organizations and their GLNs, as a newcomer finds them.
 	var orgs struct {

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -165,13 +164,7 @@ func newBroadcastCmd(g *globals) *cobra.Command {
 		Short: "Send a transaction printed by --generate-only (FILE - reads standard input) and wait for the commit",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var bz []byte
-			var err error
-			if args[0] == "-" {
-				bz, err = io.ReadAll(os.Stdin)
-			} else {
-				bz, err = os.ReadFile(args[0])
-			}
+			bz, err := readInput(args[0])
 			if err != nil {
 				return err
 			}

@@ -151,18 +151,12 @@ func (tn *Testnet) Propose(signer client.Signer, p *org.MsgSubmitProposal) (Op, 
 	if res == nil {
 		return op, 0, fmt.Errorf("proposal tx %s committed but not found", op.TxHash)
 	}
-	for _, ev := range res.Events {
-		if ev.Type != "org.proposal_submitted" {
-			continue
-		}
-		for _, a := range ev.Attrs {
-			if a.Key == "id" {
-				id, err := strconv.ParseUint(a.Value, 10, 64)
-				return op, id, err
-			}
-		}
+	v := res.Attr("org.proposal_submitted", "id")
+	if v == "" {
+		return op, 0, fmt.Errorf("proposal tx %s has no org.proposal_submitted event", op.TxHash)
 	}
-	return op, 0, fmt.Errorf("proposal tx %s has no org.proposal_submitted event", op.TxHash)
+	id, err := strconv.ParseUint(v, 10, 64)
+	return op, id, err
 }
 
 // Vote casts v's vote on proposal id.

@@ -82,11 +82,18 @@ func (r *Running) Stop() { r.stop() }
 // Start runs the node in home until Stop, and returns once its API listens.
 func Start(t testing.TB, home string) *Running {
 	t.Helper()
+	return start(t, home, Logger())
+}
+
+// start runs the node in home with logger until Stop, and returns once its
+// API listens.
+func start(t testing.TB, home string, logger log.Logger) *Running {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan *node.Node, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- node.Run(ctx, home, node.RunOptions{Logger: Logger(), Ready: func(n *node.Node) { ready <- n }})
+		done <- node.Run(ctx, home, node.RunOptions{Logger: logger, Ready: func(n *node.Node) { ready <- n }})
 	}()
 	select {
 	case n := <-ready:

@@ -2,7 +2,6 @@ package consent
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -17,24 +16,7 @@ type Keeper struct {
 	orgs OrgChecker
 }
 
-func getJSON(r store.Reader, key []byte, v any) bool {
-	bz := r.Get(key)
-	if bz == nil {
-		return false
-	}
-	if err := json.Unmarshal(bz, v); err != nil {
-		panic(fmt.Sprintf("consent: corrupt state at %X: %v", key, err))
-	}
-	return true
-}
-
-func setJSON(kv store.KV, key []byte, v any) {
-	bz, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	kv.Set(key, bz)
-}
+func getJSON(r store.Reader, key []byte, v any) bool { return store.GetJSON(r, StoreName, key, v) }
 
 // Get returns consent id, or an error wrapping ErrNotFound.
 func (Keeper) Get(r store.Reader, id uint64) (*Consent, error) {
@@ -110,7 +92,7 @@ func (k Keeper) grant(ctx *module.Context, msg module.Msg) error {
 	if m.NotAfter != 0 {
 		c.NotAfter = time.Unix(int64(m.NotAfter), 0).UTC()
 	}
-	setJSON(kv, consentKey(id), c)
+	store.SetJSON(kv, consentKey(id), c)
 	kv.Set(byPatientKey(m.Patient, id), []byte{1})
 	ctx.Emit(module.NewEvent("consent.granted", "id", fmt.Sprint(id), "patient", m.Patient, "grantee_kind", m.Grantee.Kind))
 	return nil
@@ -130,7 +112,7 @@ func (k Keeper) revoke(ctx *module.Context, msg module.Msg) error {
 		return ErrNotActive.Wrapf("consent %d is %s", c.ID, c.Status)
 	}
 	c.Status, c.RevokedHeight, c.RevokedBy = StatusRevoked, ctx.Height, ctx.Signer
-	setJSON(kv, consentKey(c.ID), c)
+	store.SetJSON(kv, consentKey(c.ID), c)
 	ctx.Emit(module.NewEvent("consent.revoked", "id", fmt.Sprint(c.ID), "patient", c.Patient))
 	return nil
 }
@@ -157,7 +139,7 @@ func (k Keeper) setGuardian(ctx *module.Context, msg module.Msg) error {
 	if len(g.Guardians) == 0 {
 		kv.Delete(guardianKey(m.Patient))
 	} else {
-		setJSON(kv, guardianKey(m.Patient), g)
+		store.SetJSON(kv, guardianKey(m.Patient), g)
 	}
 	ctx.Emit(module.NewEvent("consent.guardian_set", "patient", m.Patient, "guardian", m.Guardian, "removed", fmt.Sprint(m.Remove)))
 	return nil

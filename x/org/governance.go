@@ -134,7 +134,7 @@ func (k Keeper) execute(ctx *module.Context, p *Proposal) error {
 			kv.Set(valOwnerKey(p.ValidatorKey), []byte(o.ID))
 			ctx.UpdateValidator(module.ValidatorUpdate{PubKey: p.ValidatorKey, Power: p.Power})
 		}
-		setJSON(kv, orgKey(o.ID), o)
+		store.SetJSON(kv, orgKey(o.ID), o)
 		k.putMember(kv, &Member{DID: p.Admin, Org: o.ID, Roles: []string{RoleAdmin}, AddedHeight: ctx.Height, AddedBy: "governance"})
 		ctx.Emit(module.NewEvent("org.admitted", "org", o.ID, "type", o.Type))
 	case KindRemoveOrg:
@@ -145,12 +145,12 @@ func (k Keeper) execute(ctx *module.Context, p *Proposal) error {
 		}
 		o.Validators = []Validator{}
 		o.Status, o.RemovedHeight = StatusRemoved, ctx.Height
-		setJSON(kv, orgKey(o.ID), o)
+		store.SetJSON(kv, orgKey(o.ID), o)
 		ctx.Emit(module.NewEvent("org.removed", "org", o.ID))
 	case KindSetPrefixes:
 		o, _ := k.Org(kv, p.Org)
 		k.setPrefixes(kv, o, p.Prefixes)
-		setJSON(kv, orgKey(o.ID), o)
+		store.SetJSON(kv, orgKey(o.ID), o)
 		ctx.Emit(module.NewEvent("org.gs1_prefixes_set", "org", o.ID, "prefixes", fmt.Sprint(o.GS1Prefixes)))
 	case KindSetValidator:
 		o, _ := k.Org(kv, p.Org)
@@ -162,7 +162,7 @@ func (k Keeper) execute(ctx *module.Context, p *Proposal) error {
 		} else {
 			kv.Delete(valOwnerKey(p.ValidatorKey))
 		}
-		setJSON(kv, orgKey(o.ID), o)
+		store.SetJSON(kv, orgKey(o.ID), o)
 		ctx.UpdateValidator(module.ValidatorUpdate{PubKey: p.ValidatorKey, Power: p.Power})
 		ctx.Emit(module.NewEvent("org.validator_set", "org", o.ID, "power", itoa(p.Power)))
 	}

@@ -139,7 +139,7 @@ func (k Keeper) setGLNs(ctx *module.Context, msg module.Msg) error {
 	if err := k.putGLNs(kv, o, m); err != nil {
 		return err
 	}
-	setJSON(kv, orgKey(o.ID), o)
+	store.SetJSON(kv, orgKey(o.ID), o)
 	ctx.Emit(module.NewEvent("org.glns_set", "org", o.ID, "party_gln", o.PartyGLN, "location_glns", strings.Join(o.LocationGLNs, ",")))
 	return nil
 }

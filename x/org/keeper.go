@@ -15,24 +15,7 @@ type Keeper struct {
 	ids IdentityChecker
 }
 
-func getJSON(r store.Reader, key []byte, v any) bool {
-	bz := r.Get(key)
-	if bz == nil {
-		return false
-	}
-	if err := json.Unmarshal(bz, v); err != nil {
-		panic(fmt.Sprintf("org: corrupt state at %X: %v", key, err))
-	}
-	return true
-}
-
-func setJSON(kv store.KV, key []byte, v any) {
-	bz, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	kv.Set(key, bz)
-}
+func getJSON(r store.Reader, key []byte, v any) bool { return store.GetJSON(r, StoreName, key, v) }
 
 // Org returns organization id, or an error wrapping ErrOrgNotFound.
 func (Keeper) Org(r store.Reader, id string) (*Org, error) {
@@ -171,7 +154,7 @@ func (k Keeper) Validators(r store.Reader) []Validator {
 }
 
 func (k Keeper) putMember(kv store.KV, m *Member) {
-	setJSON(kv, memberKey(m.Org, m.DID), m)
+	store.SetJSON(kv, memberKey(m.Org, m.DID), m)
 	kv.Set(memberOfKey(m.DID, m.Org), []byte{1})
 }
 
@@ -299,7 +282,7 @@ func (k Keeper) vote(ctx *module.Context, msg module.Msg) error {
 	}
 	if !ctx.Time.Before(p.Deadline) {
 		p.Status, p.DecidedHeight, p.Result = ProposalExpired, ctx.Height, "voting period ended"
-		setJSON(ctx.Store(StoreName), proposalKey(p.ID), p)
+		store.SetJSON(ctx.Store(StoreName), proposalKey(p.ID), p)
 		ctx.Emit(module.NewEvent("org.proposal_decided", "id", fmt.Sprint(p.ID), "status", p.Status))
 		return nil
 	}
@@ -336,6 +319,6 @@ func (k Keeper) castVote(ctx *module.Context, p *Proposal, org string, approve b
 		p.Status, p.DecidedHeight = ProposalRejected, ctx.Height
 		ctx.Emit(module.NewEvent("org.proposal_decided", "id", fmt.Sprint(p.ID), "status", p.Status))
 	}
-	setJSON(kv, proposalKey(p.ID), p)
+	store.SetJSON(kv, proposalKey(p.ID), p)
 	return nil
 }

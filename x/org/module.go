@@ -13,6 +13,7 @@ import (
 	"strconv"
 
 	"github.com/medchain/medchain/module"
+	"github.com/medchain/medchain/store"
 )
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
@@ -88,7 +89,7 @@ func (m *Module) InitGenesis(ctx *module.Context, raw json.RawMessage) error {
 		if g.Params.VotingPeriod <= 0 {
 			return fmt.Errorf("org genesis: voting_period must be positive")
 		}
-		setJSON(kv, keyParams, g.Params)
+		store.SetJSON(kv, keyParams, g.Params)
 	}
 	k := m.Keeper
 	var powers []orgPower
@@ -133,7 +134,7 @@ func (m *Module) InitGenesis(ctx *module.Context, raw json.RawMessage) error {
 		if err := k.putGLNs(kv, o, gm); err != nil {
 			return fmt.Errorf("org genesis: %w", err)
 		}
-		setJSON(kv, orgKey(o.ID), o)
+		store.SetJSON(kv, orgKey(o.ID), o)
 		powers = append(powers, orgPower{o.ID, o.Power()})
 		members := slices.Clone(go_.Members)
 		for _, a := range go_.Admins {

@@ -2,7 +2,6 @@ package records
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -22,24 +21,7 @@ type Keeper struct {
 	consents ConsentReader
 }
 
-func getJSON(r store.Reader, key []byte, v any) bool {
-	bz := r.Get(key)
-	if bz == nil {
-		return false
-	}
-	if err := json.Unmarshal(bz, v); err != nil {
-		panic(fmt.Sprintf("records: corrupt state at %X: %v", key, err))
-	}
-	return true
-}
-
-func setJSON(kv store.KV, key []byte, v any) {
-	bz, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	kv.Set(key, bz)
-}
+func getJSON(r store.Reader, key []byte, v any) bool { return store.GetJSON(r, StoreName, key, v) }
 
 // Anchor returns record id's anchor, or an error wrapping ErrNotFound.
 func (Keeper) Anchor(r store.Reader, id string) (*Anchor, error) {
@@ -169,7 +151,7 @@ func (k Keeper) anchor(ctx *module.Context, msg module.Msg) error {
 	if prev != nil {
 		a.CreatedHeight, a.Created = prev.CreatedHeight, prev.Created
 	}
-	setJSON(kv, anchorKey(m.ID), a)
+	store.SetJSON(kv, anchorKey(m.ID), a)
 	kv.Set(byPatientKey(m.Patient, m.ID), []byte{1})
 	ctx.Emit(module.NewEvent("records.anchored", "id", m.ID, "patient", m.Patient, "org", m.Org, "version", fmt.Sprint(m.Version)))
 	return nil
@@ -305,7 +287,7 @@ func (k Keeper) requestAccess(ctx *module.Context, msg module.Msg) error {
 	}
 	kv.Set(keyNextEvent, binary.BigEndian.AppendUint64(nil, id+1))
 	ev.ID = id
-	setJSON(kv, eventKey(id), ev)
+	store.SetJSON(kv, eventKey(id), ev)
 	kv.Set(logKey(m.Patient, id), []byte{1})
 	ctx.Emit(module.NewEvent("records.access", "id", fmt.Sprint(id), "patient", m.Patient, "requester", requester,
 		"decision", ev.Decision, "basis", ev.Basis, "break_glass", fmt.Sprint(m.BreakGlass)))
@@ -345,7 +327,7 @@ func (k Keeper) requestErasure(ctx *module.Context, msg module.Msg) error {
 		// From now on nothing on chain links to the content: the hashes go.
 		a.Status, a.ErasedHeight, a.CiphertextHash, a.Commitment = StatusErased, ctx.Height, nil, nil
 		a.UpdatedHeight, a.Updated = ctx.Height, ctx.Time
-		setJSON(kv, anchorKey(a.ID), a)
+		store.SetJSON(kv, anchorKey(a.ID), a)
 	}
 	slices.Sort(orgIDs)
 	for _, o := range orgIDs {
@@ -353,7 +335,7 @@ func (k Keeper) requestErasure(ctx *module.Context, msg module.Msg) error {
 		kv.Set(owedKey(o, m.Patient), []byte{1})
 	}
 	slices.SortFunc(e.Orgs, func(a, b ErasureOrg) int { return strings.Compare(a.Org, b.Org) })
-	setJSON(kv, erasureKey(m.Patient), e)
+	store.SetJSON(kv, erasureKey(m.Patient), e)
 	ctx.Emit(module.NewEvent("records.erasure_requested", "patient", m.Patient, "orgs", strings.Join(orgIDs, ",")))
 	return nil
 }
@@ -378,7 +360,7 @@ func (k Keeper) erasureReceipt(ctx *module.Context, msg module.Msg) error {
 		}
 	}
 	kv.Delete(owedKey(m.Org, m.Patient))
-	setJSON(kv, erasureKey(m.Patient), e)
+	store.SetJSON(kv, erasureKey(m.Patient), e)
 	ctx.Emit(module.NewEvent("records.erasure_receipt", "patient", m.Patient, "org", m.Org, "complete", fmt.Sprint(e.Complete())))
 	return nil
 }

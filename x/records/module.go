@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 
 	"github.com/medchain/medchain/module"
+	"github.com/medchain/medchain/store"
 )
 
 // Module is the records module.
@@ -55,7 +56,7 @@ func (m *Module) InitGenesis(ctx *module.Context, raw json.RawMessage) error {
 		return err
 	}
 	if g.Params != nil {
-		setJSON(ctx.Store(StoreName), keyParams, g.Params)
+		store.SetJSON(ctx.Store(StoreName), keyParams, g.Params)
 	}
 	return nil
 }

@@ -755,7 +755,7 @@ func (p *eventPlan) apply(index int) uint64 {
 	kv := p.kv
 	id := nextID(kv, keyNextEvent)
 	for _, l := range p.lots {
-		setJSON(kv, LotKey(l.GTIN, l.Lot), l)
+		store.SetJSON(kv, LotKey(l.GTIN, l.Lot), l)
 	}
 	for _, l := range p.links {
 		if l.add {
@@ -799,7 +799,7 @@ func (p *eventPlan) apply(index int) uint64 {
 				kv.Set(heldKey(u.Custodian, u.GTIN, u.Lot, s.h[:]), []byte{1})
 			}
 		}
-		setJSON(kv, unitKeyH(s.h[:]), u)
+		store.SetJSON(kv, unitKeyH(s.h[:]), u)
 	}
 	for _, c := range cohorts {
 		n := int64(0)
@@ -817,7 +817,7 @@ func (p *eventPlan) apply(index int) uint64 {
 	}
 	se := &StoredEvent{ID: id, Event: publicForm(p.ev), Org: p.org, Signer: p.ctx.Signer, Height: p.ctx.Height, Time: p.ctx.Time,
 		Index: index, Receiver: p.receiver}
-	setJSON(kv, EventKey(id), se)
+	store.SetJSON(kv, EventKey(id), se)
 	for _, h := range p.touched {
 		if s, ok := p.byHash(h); ok && !s.exists {
 			continue // a new unit: FirstEvent names this event
@@ -860,7 +860,7 @@ func (k Keeper) raise(ctx *module.Context, orgID string, index int, ev *Event, a
 		}
 	}
 	al.ID = nextID(kv, keyNextAlert)
-	setJSON(kv, AlertKey(al.ID), al)
+	store.SetJSON(kv, AlertKey(al.ID), al)
 	for _, o := range []string{al.Org, al.Owner, al.Custodian} {
 		if o != "" {
 			kv.Set(alertOrgKey(o, al.ID), []byte{1})

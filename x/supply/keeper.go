@@ -19,24 +19,7 @@ type Keeper struct {
 	orgs OrgReader
 }
 
-func getJSON(r store.Reader, key []byte, v any) bool {
-	bz := r.Get(key)
-	if bz == nil {
-		return false
-	}
-	if err := json.Unmarshal(bz, v); err != nil {
-		panic(fmt.Sprintf("supply: corrupt state at %X: %v", key, err))
-	}
-	return true
-}
-
-func setJSON(kv store.KV, key []byte, v any) {
-	bz, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	kv.Set(key, bz)
-}
+func getJSON(r store.Reader, key []byte, v any) bool { return store.GetJSON(r, StoreName, key, v) }
 
 // Params returns the module parameters.
 func (Keeper) Params(r store.Reader) Params {
@@ -475,7 +458,7 @@ func putLot(ctx *module.Context, gtin, lot, expiry string, has bool, lo, hi int6
 		}
 		l.HasTempRange, l.TempMinMilli, l.TempMaxMilli = true, lo, hi
 	}
-	setJSON(kv, LotKey(gtin, lot), l)
+	store.SetJSON(kv, LotKey(gtin, lot), l)
 	return l, nil
 }
 
@@ -514,7 +497,7 @@ func (k Keeper) registerProduct(ctx *module.Context, msg module.Msg) error {
 	} else {
 		p = &Product{GTIN: g, NDC: m.NDC, UDIDI: udi, Name: m.Name, Kind: kind, Owner: m.Org, Prefix: prefix,
 			RegisteredHeight: ctx.Height, Registered: ctx.Time}
-		setJSON(kv, ProductKey(g), p)
+		store.SetJSON(kv, ProductKey(g), p)
 		ctx.Emit(module.NewEvent("supply.product_registered", "gtin", g, "org", m.Org, "kind", kind))
 	}
 	if m.Lot != "" {
@@ -569,7 +552,7 @@ func (k Keeper) recall(ctx *module.Context, msg module.Msg) error {
 		if kv.Has(RecallKey(g, l)) {
 			continue // recalled already; the first recall stands
 		}
-		setJSON(kv, RecallKey(g, l), &Recall{GTIN: g, Lot: l, By: m.Org, Signer: ctx.Signer, Reason: m.Reason, Height: ctx.Height, Time: ctx.Time})
+		store.SetJSON(kv, RecallKey(g, l), &Recall{GTIN: g, Lot: l, By: m.Org, Signer: ctx.Signer, Reason: m.Reason, Height: ctx.Height, Time: ctx.Time})
 	}
 	ctx.Emit(module.NewEvent("supply.recalled", "gtin", g, "lots", strings.Join(m.Lots, ","), "org", m.Org))
 	return nil

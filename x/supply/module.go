@@ -14,6 +14,7 @@ import (
 	"fmt"
 
 	"github.com/medchain/medchain/module"
+	"github.com/medchain/medchain/store"
 )
 
 // Module is the supply module.
@@ -61,7 +62,7 @@ func (m *Module) InitGenesis(ctx *module.Context, raw json.RawMessage) error {
 		if p.MaxTransit <= 0 || p.MaxEventsPerCapture <= 0 || p.MaxEPCsPerCapture <= 0 {
 			return fmt.Errorf("supply genesis: params must be positive")
 		}
-		setJSON(ctx.Store(StoreName), keyParams, &p)
+		store.SetJSON(ctx.Store(StoreName), keyParams, &p)
 	}
 	return nil
 }

@@ -107,42 +107,15 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 	if err := check(ctx, key); err != nil {
 		return err
 	}
-	final := s.path(key)
+	tmp, final, created, err := s.writeTemp(key, data, true)
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("blob/fs: put %q: %w", key, err)
+	}
 	dir := filepath.Dir(final)
-
-	s.mu.Lock()
-	created, err := s.mkdirs(dir)
-	var tmp *os.File
-	if err == nil {
-		tmp, err = os.CreateTemp(dir, tempPrefix+"*")
-	}
-	s.mu.Unlock()
-	if err != nil {
-		return fmt.Errorf("blob/fs: put %q: %w", key, err)
-	}
-	tmpName := tmp.Name()
-	defer func() {
-		if tmpName != "" {
-			os.Remove(tmpName)
-		}
-	}()
-	err = tmp.Chmod(0o600)
-	if err == nil {
-		_, err = tmp.Write(data)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmpName, final)
-	}
-	if err != nil {
-		return fmt.Errorf("blob/fs: put %q: %w", key, err)
-	}
-	tmpName = ""
 	// The new file's directory entry, then those of the directories made.
 	if err := s.syncExisting(dir); err != nil {
 		return fmt.Errorf("blob/fs: put %q: %w", key, err)
@@ -153,6 +126,41 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 		}
 	}
 	return nil
+}
+
+// writeTemp writes data to a new temporary file, mode 0600, in the
+// directory of key's file, making that directory and its missing parents
+// first; with sync it also fsyncs the file. It returns the temporary
+// file's name, key's file and the directories made, deepest first. On an
+// error no temporary file is left.
+func (s *Store) writeTemp(key string, data []byte, sync bool) (tmp, final string, created []string, err error) {
+	final = s.path(key)
+	dir := filepath.Dir(final)
+	s.mu.Lock()
+	created, err = s.mkdirs(dir)
+	var f *os.File
+	if err == nil {
+		f, err = os.CreateTemp(dir, tempPrefix+"*")
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return "", "", nil, fmt.Errorf("blob/fs: put %q: %w", key, err)
+	}
+	err = f.Chmod(0o600)
+	if err == nil {
+		_, err = f.Write(data)
+	}
+	if err == nil && sync {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", "", nil, fmt.Errorf("blob/fs: put %q: %w", key, err)
+	}
+	return f.Name(), final, created, nil
 }
 
 // mkdirs creates dir and its missing parents below the root, mode 0700, and

@@ -43,32 +43,14 @@ func (s *Store) PutMany(ctx context.Context, keys []string, data [][]byte) error
 	}()
 	var dirs []string // every directory written in, and the parents of those made
 	for i, key := range keys {
-		final := s.path(key)
-		dir := filepath.Dir(final)
-		s.mu.Lock()
-		created, err := s.mkdirs(dir)
-		var tmp *os.File
-		if err == nil {
-			tmp, err = os.CreateTemp(dir, tempPrefix+"*")
-		}
-		s.mu.Unlock()
+		tmp, final, created, err := s.writeTemp(key, data[i], false)
 		if err != nil {
-			return fmt.Errorf("blob/fs: put %q: %w", key, err)
+			return err
 		}
-		files = append(files, file{tmp.Name(), final})
-		dirs = append(dirs, dir)
+		files = append(files, file{tmp, final})
+		dirs = append(dirs, filepath.Dir(final))
 		for _, d := range created {
 			dirs = append(dirs, filepath.Dir(d))
-		}
-		err = tmp.Chmod(0o600)
-		if err == nil {
-			_, err = tmp.Write(data[i])
-		}
-		if cerr := tmp.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("blob/fs: put %q: %w", key, err)
 		}
 	}
 	slices.Sort(dirs)
