@@ -5,7 +5,7 @@
 # packages, and every test (unit, in-process node, API, CLI acceptance,
 # multi-process network and fault tests, fuzz seed corpora).
 #
-#   scripts/test.sh            everything (about 10-15 minutes on 2 cores)
+#   scripts/test.sh            everything (about 7 minutes on 2 cores)
 #   MEDCHAIN_SHORT=1 scripts/test.sh   skip the node, network and fault tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
