@@ -225,13 +225,19 @@ func (s *Service) PutBatch(ctx context.Context, ws []Write) (out []*Stored, err 
 			}
 			continue
 		}
+		// Every anchor of the transaction was written at its height, with
+		// that block's time: read it from one of them, not each (one that
+		// has not been updated again since).
+		var updated time.Time
+		for i := c.from; i < c.to; i++ {
+			if a, err := s.Anchor(prepared[i].msg.ID); err == nil && a.UpdatedHeight == c.res.Height {
+				updated = a.Updated
+				break
+			}
+		}
 		for i := c.from; i < c.to; i++ {
 			m := prepared[i].msg
-			st := &Stored{ID: m.ID, Version: m.Version, Height: c.res.Height, TxHash: c.res.Hash}
-			if a, err := s.Anchor(m.ID); err == nil {
-				st.Updated = a.Updated
-			}
-			out[i] = st
+			out[i] = &Stored{ID: m.ID, Version: m.Version, Height: c.res.Height, TxHash: c.res.Hash, Updated: updated}
 		}
 	}
 	if first != nil {

@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"slices"
+	"sync"
 )
 
 // KEM identifiers (RFC 9180 registry), the same values as x/identity's.
@@ -266,11 +267,53 @@ func (r Recipient) publicKey() (hpke.PublicKey, error) {
 	if !ok {
 		return nil, errorf(ErrInvalidRecipient, "key %q: unsupported KEM 0x%04x", r.KeyID, id)
 	}
+	ck := pubCacheKey{kem: id, key: string(r.PublicKey)}
+	if pub := parsedKeys.get(ck); pub != nil {
+		return pub, nil
+	}
 	pub, err := k.kem.NewPublicKey(r.PublicKey)
 	if err != nil {
 		return nil, errorf(ErrInvalidRecipient, "key %q: not a valid KEM 0x%04x public key", r.KeyID, id)
 	}
+	parsedKeys.put(ck, pub)
 	return pub, nil
+}
+
+// parsedKeys keeps recently parsed recipient public keys. Parsing an
+// ML-KEM-768 encapsulation key (which expands its matrix) costs about a
+// third of a wrap, and a vault seals to the same few keys (its own and its
+// patients') over and over. Only keys that parsed are kept, by KEM and
+// exact bytes, so a hit returns what NewPublicKey would; hpke.PublicKey
+// values are immutable and safe for concurrent use.
+var parsedKeys = &pubCache{m: map[pubCacheKey]hpke.PublicKey{}}
+
+// maxParsedKeys bounds parsedKeys (an ML-KEM-768 key parsed takes a few
+// KiB); when full it is emptied and refills with the keys in use.
+const maxParsedKeys = 256
+
+type pubCacheKey struct {
+	kem uint16
+	key string
+}
+
+type pubCache struct {
+	mu sync.Mutex
+	m  map[pubCacheKey]hpke.PublicKey
+}
+
+func (c *pubCache) get(k pubCacheKey) hpke.PublicKey {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[k]
+}
+
+func (c *pubCache) put(k pubCacheKey, pub hpke.PublicKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= maxParsedKeys {
+		clear(c.m)
+	}
+	c.m[k] = pub
 }
 
 // checkKeyID enforces the key id syntax: 1 to 512 printable ASCII

@@ -56,9 +56,12 @@ type Store struct {
 	root string
 	// mu orders directory creation (Put) against directory removal
 	// (Delete), so that Delete never removes a directory that a Put is
-	// about to create its temporary file in. File writes, fsyncs and
-	// reads run outside it.
-	mu sync.Mutex
+	// about to create its temporary file in. Puts hold it shared: they
+	// may create the same directories at once (mkdirs takes an existing
+	// one as made), and many concurrent writes must not queue behind one
+	// another's mkdir and create. Delete holds it exclusively. File
+	// writes, fsyncs and reads run outside it.
+	mu sync.RWMutex
 }
 
 var _ blob.Store = (*Store)(nil)
@@ -136,13 +139,13 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 func (s *Store) writeTemp(key string, data []byte, sync bool) (tmp, final string, created []string, err error) {
 	final = s.path(key)
 	dir := filepath.Dir(final)
-	s.mu.Lock()
+	s.mu.RLock()
 	created, err = s.mkdirs(dir)
 	var f *os.File
 	if err == nil {
 		f, err = os.CreateTemp(dir, tempPrefix+"*")
 	}
-	s.mu.Unlock()
+	s.mu.RUnlock()
 	if err != nil {
 		return "", "", nil, fmt.Errorf("blob/fs: put %q: %w", key, err)
 	}
@@ -164,7 +167,8 @@ func (s *Store) writeTemp(key string, data []byte, sync bool) (tmp, final string
 }
 
 // mkdirs creates dir and its missing parents below the root, mode 0700, and
-// returns the directories it created, deepest first. s.mu must be held.
+// returns the directories it created, deepest first (or that a
+// concurrent Put created meanwhile). s.mu must be held, shared or not.
 func (s *Store) mkdirs(dir string) ([]string, error) {
 	var missing []string
 	for d := dir; d != s.root; d = filepath.Dir(d) {
