@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -18,7 +19,9 @@ import (
 	cmttypes "github.com/cometbft/cometbft/types"
 
 	"github.com/medchain/medchain/api/types"
+	"github.com/medchain/medchain/app"
 	"github.com/medchain/medchain/tx"
+	"github.com/medchain/medchain/x/identity"
 )
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
@@ -83,12 +86,18 @@ func (s *Server) submitTx(w http.ResponseWriter, r *http.Request) {
 // or rejected. A transaction already committed (a replay of the same bytes)
 // is re-checked against current state, which rejects it; that holds even
 // while this node's tx index still lags behind its latest block.
+//
+// A transaction that can no longer commit because another one of the same
+// signer and sequence committed first (for example sent to another node at
+// the same time) is reported as rejected with tx/9 as soon as this node's
+// blocks show it, rather than after the commit timeout.
 func (s *Server) Submit(ctx context.Context, bz []byte) (*types.TxResult, error) {
+	from := s.cfg.App.Store().LastCommit().Version
 	res, seenAt, err := s.broadcast(ctx, bz)
 	if err != nil || res.Code != abci.CodeTypeOK || res.Height > 0 {
 		return res, err
 	}
-	committed, err := s.WaitCommitted(ctx, tx.Hash(bz))
+	committed, err := s.waitTx(ctx, tx.Hash(bz), &supersession{bz: bz, from: from})
 	if err != nil || seenAt == 0 || committed.Height > seenAt {
 		return committed, err
 	}
@@ -151,18 +160,66 @@ func (s *Server) recheck(ctx context.Context, bz []byte) (*types.TxResult, error
 // WaitCommitted waits (up to the commit timeout) until the transaction with
 // hash is committed and returns its result.
 func (s *Server) WaitCommitted(ctx context.Context, hash []byte) (*types.TxResult, error) {
-	return s.waitTx(ctx, hash)
+	return s.waitTx(ctx, hash, nil)
 }
 
-// waitTx polls the tx index until the transaction is committed.
-func (s *Server) waitTx(ctx context.Context, hash []byte) (*types.TxResult, error) {
+// supersession is what waitTx needs to notice that a transaction was
+// superseded: its bytes and the last committed height before it was sent.
+type supersession struct {
+	bz   []byte
+	from int64
+}
+
+// superseded reports whether the transaction can no longer commit: its
+// signer's committed next sequence has passed it, and no block after
+// sup.from up to that committed height contains it. It answers from the
+// node's own state and block store, not from the (asynchronous) tx index.
+func (s *Server) superseded(ctx context.Context, hash []byte, sup *supersession) (*types.TxResult, bool) {
+	t, err := tx.Decode(sup.bz)
+	if err != nil {
+		return nil, false
+	}
+	did, _, err := identity.SplitKeyID(t.Body.Signer)
+	if err != nil {
+		return nil, false
+	}
+	rd, h, err := s.cfg.App.Store().Reader(app.AuthStore, 0)
+	if err != nil || app.NextSequence(rd, did) <= t.Body.Sequence {
+		return nil, false
+	}
+	for k := h; k > sup.from; k-- {
+		b, err := s.cfg.RPC.Block(ctx, &k)
+		if err != nil {
+			return nil, false
+		}
+		for _, btx := range b.Block.Txs {
+			if bytes.Equal(tx.Hash(btx), hash) {
+				return nil, false // committed: the index will show it
+			}
+		}
+	}
+	return &types.TxResult{
+		Hash: strings.ToUpper(hex.EncodeToString(hash)), Stage: "check",
+		Codespace: app.ErrSequenceReused.Codespace, Code: app.ErrSequenceReused.Code,
+		Log: fmt.Sprintf("%s: %s committed another transaction with sequence %d by height %d; this one can no longer commit", app.ErrSequenceReused.Desc, did, t.Body.Sequence, h),
+	}, true
+}
+
+// waitTx polls the tx index until the transaction is committed. With sup
+// set it also stops, with a rejection, once the transaction is superseded.
+func (s *Server) waitTx(ctx context.Context, hash []byte, sup *supersession) (*types.TxResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.CommitTimeout)
 	defer cancel()
 	tick := time.NewTicker(25 * time.Millisecond)
 	defer tick.Stop()
-	for {
+	for n := 1; ; n++ {
 		if res, err := s.cfg.RPC.Tx(ctx, hash, false); err == nil {
 			return txResult(res.Hash, res.Height, res.Index, &res.TxResult, res.Tx), nil
+		}
+		if sup != nil && n%20 == 0 {
+			if res, ok := s.superseded(ctx, hash, sup); ok {
+				return res, nil
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -89,6 +89,13 @@ func TestReplayAndCrossChain(t *testing.T) {
 		if committed > 1 {
 			t.Errorf("org%d: both transactions with sequence %d were acknowledged", k, r.a.Sequence)
 		}
+		// The loser is told it lost (tx/9), at CheckTx or once the winner's
+		// block shows it was superseded, not left "unknown" at a timeout.
+		for _, op := range []harness.Op{r.a, r.b} {
+			if op.Outcome != harness.Committed && (op.Outcome != harness.Rejected || !op.Is(app.ErrSequenceReused)) {
+				t.Errorf("org%d: the transaction that lost the race: want rejected %s/%d, got %s %s/%d %s", k, app.ErrSequenceReused.Codespace, app.ErrSequenceReused.Code, op.Outcome, op.Codespace, op.Code, op.Error)
+			}
+		}
 		// The chain decides: exactly one of the two executed.
 		executed := 0
 		for _, op := range []harness.Op{r.a, r.b} {
