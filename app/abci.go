@@ -258,6 +258,7 @@ func (a *App) deliver(bs *blockState, bz []byte) (res *abci.ExecTxResult) {
 	typeURLs := make([]string, len(ad.msgs))
 	for i, msg := range ad.msgs {
 		typeURLs[i] = msg.TypeURL()
+		ctx.BeginMsg(typeURLs[i])
 		if err := a.router[msg.TypeURL()].Handler(ctx, msg); err != nil {
 			space, code, log := codeOf(err)
 			return &abci.ExecTxResult{Codespace: space, Code: code, Log: fmt.Sprintf("message %d: %s", i, log),

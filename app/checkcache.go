@@ -2,11 +2,13 @@ package app
 
 import (
 	"crypto/sha256"
+	"sync"
 )
 
 // checkCache holds what CheckTx may reuse between calls. It only speeds up
 // mempool admission: FinalizeBlock never reads it, so consensus results
-// cannot depend on it. It is guarded by App.mu.
+// cannot depend on it. The decoded generations are guarded by decodedMu
+// (Precheck fills them without App.mu); keys by App.mu.
 //
 //   - decoded remembers the state-independent part of admission by the
 //     SHA-256 of the transaction bytes, so that the recheck CometBFT runs on
@@ -17,6 +19,7 @@ import (
 //     one height (a pure function of that state); it is emptied when the
 //     committed height changes.
 type checkCache struct {
+	decodedMu            sync.Mutex
 	decoded, prevDecoded map[[32]byte]*decodedTx
 
 	keysVersion int64
@@ -37,20 +40,29 @@ func newCheckCache() *checkCache {
 }
 
 // decode returns the decoded form of bz, from the cache or from a.decodeTx.
-// Only successes are cached.
+// Only successes are cached. It is safe for concurrent use; a decodedTx
+// is never modified once cached.
 func (c *checkCache) decode(a *App, bz []byte) (*decodedTx, error) {
 	h := sha256.Sum256(bz)
+	c.decodedMu.Lock()
 	if d, ok := c.decoded[h]; ok {
+		c.decodedMu.Unlock()
 		return d, nil
 	}
 	if d, ok := c.prevDecoded[h]; ok {
 		delete(c.prevDecoded, h)
 		c.decoded[h] = d
+		c.decodedMu.Unlock()
 		return d, nil
 	}
+	c.decodedMu.Unlock()
 	d, err := a.decodeTx(bz)
-	if err == nil && len(c.decoded) < maxDecoded {
-		c.decoded[h] = d
+	if err == nil {
+		c.decodedMu.Lock()
+		if len(c.decoded) < maxDecoded {
+			c.decoded[h] = d
+		}
+		c.decodedMu.Unlock()
 	}
 	return d, err
 }
@@ -79,7 +91,9 @@ func (c *checkCache) keySource(version int64, resolve keySource) keySource {
 
 // committed starts a new generation after a Commit.
 func (c *checkCache) committed() {
+	c.decodedMu.Lock()
 	c.prevDecoded, c.decoded = c.decoded, c.prevDecoded
 	clear(c.decoded)
+	c.decodedMu.Unlock()
 	clear(c.keys)
 }

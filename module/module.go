@@ -108,6 +108,38 @@ type Context struct {
 
 	events     []Event
 	valUpdates []ValidatorUpdate
+	facts      map[string]bool
+	factsOf    string // the type URL the facts were read for
+}
+
+// Fact returns f(), remembered under key for the following messages of the
+// same transaction that have the same type URL as the current one: a
+// transaction of many messages of one type (a vault's 32 record anchors)
+// checks the same signer, organization and patient once instead of once per
+// message. The memory is dropped as soon as a message of another type runs,
+// so a fact is reused only while nothing but messages of this type has run
+// since it was read. A handler may therefore remember only facts its own
+// message type never changes; key must name everything f depends on.
+func (c *Context) Fact(key string, f func() bool) bool {
+	if v, ok := c.facts[key]; ok {
+		return v
+	}
+	v := f()
+	if c.facts == nil {
+		c.facts = make(map[string]bool)
+	}
+	c.facts[key] = v
+	return v
+}
+
+// BeginMsg tells the context that a message of type typeURL is about to
+// run; package app calls it before every message. It drops the facts
+// remembered for another type (see Fact).
+func (c *Context) BeginMsg(typeURL string) {
+	if typeURL != c.factsOf {
+		clear(c.facts)
+		c.factsOf = typeURL
+	}
 }
 
 // VerifySignature checks an Ed25519 signature with crypto/ed25519.Verify's

@@ -18,7 +18,6 @@ import (
 	nm "github.com/cometbft/cometbft/node"
 	"github.com/cometbft/cometbft/p2p"
 	"github.com/cometbft/cometbft/privval"
-	"github.com/cometbft/cometbft/proxy"
 	rpclocal "github.com/cometbft/cometbft/rpc/client/local"
 	dbm "github.com/cosmos/cosmos-db"
 	"github.com/prometheus/client_golang/prometheus"
@@ -182,7 +181,7 @@ func Run(ctx context.Context, home string, o RunOptions) error {
 		return d, err
 	}
 	cn, err := nm.NewNodeWithContext(ctx, conf, pv, nodeKey,
-		proxy.NewConnSyncLocalClientCreator(application),
+		app.ClientCreator(application),
 		nm.DefaultGenesisDocProviderFunc(conf), dbProvider,
 		nm.DefaultMetricsProvider(conf.Instrumentation), logger)
 	if err != nil {

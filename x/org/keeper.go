@@ -99,6 +99,18 @@ func (k Keeper) HasRole(r store.Reader, did, org, role string) bool {
 	return err == nil && m.HasRole(role)
 }
 
+// HasAnyRole reports whether did is a member of an active organization org
+// holding at least one of roles: HasRole for several roles at the cost of
+// one look-up.
+func (k Keeper) HasAnyRole(r store.Reader, did, org string, roles ...string) bool {
+	o, err := k.Org(r, org)
+	if err != nil || o.Status != StatusActive {
+		return false
+	}
+	m, err := k.Member(r, org, did)
+	return err == nil && slices.ContainsFunc(roles, m.HasRole)
+}
+
 // OrgsWithRole returns the active organizations in which did holds role.
 func (k Keeper) OrgsWithRole(r store.Reader, did, role string) []string {
 	var out []string

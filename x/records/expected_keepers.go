@@ -17,6 +17,7 @@ type IdentityChecker interface {
 type OrgReader interface {
 	IsActiveOrg(r store.Reader, org string) bool
 	HasRole(r store.Reader, did, org, role string) bool
+	HasAnyRole(r store.Reader, did, org string, roles ...string) bool
 	Memberships(r store.Reader, did string) []*org.Member
 }
 

@@ -1,0 +1,86 @@
+package app
+
+import (
+	"context"
+	"errors"
+
+	abcicli "github.com/cometbft/cometbft/abci/client"
+	abci "github.com/cometbft/cometbft/abci/types"
+	"github.com/cometbft/cometbft/proxy"
+
+	"github.com/medchain/medchain/module"
+	"github.com/medchain/medchain/x/identity"
+)
+
+// Precheck does the expensive, state-independent part of admitting a new
+// transaction ahead of CheckTx and without holding the application's lock:
+// it decodes the transaction into the check cache and verifies its
+// signature, and those its messages carry, into the verified-signature
+// cache, resolving the signer's key in the latest committed state.
+//
+// It never decides anything: CheckTx still runs every check on its own
+// view of state and merely finds the work done (a signature verified here
+// for a key that has since been rotated is a cache entry for the old key,
+// which CheckTx never looks up). CheckTx and FinalizeBlock run one at a
+// time under App.mu, so Ed25519 verification there (~50 µs per
+// transaction) was a serial stage of the node; Precheck runs in the
+// goroutine that submits the transaction (an RPC handler or a peer's
+// mempool reactor), on any core. Safe for concurrent use.
+func (a *App) Precheck(bz []byte) {
+	d, err := a.check.decode(a, bz)
+	if err != nil {
+		return
+	}
+	ids, _, err := a.ms.Reader(identity.StoreName, 0)
+	if err != nil {
+		return
+	}
+	pub, err := a.Identity.Keeper.SignerKey(ids, d.tx.Body.Signer)
+	if errors.Is(err, identity.ErrNotFound) && len(d.msgs) == 1 {
+		if b, ok := d.msgs[0].(module.Bootstrapper); ok {
+			pub, _ = b.BootstrapKey(d.tx.Body.Signer)
+		}
+	}
+	if pub == nil || !a.verify(pub, d.signBytes, d.tx.Signature) {
+		return
+	}
+	for _, m := range d.msgs {
+		if sc, ok := m.(module.SignatureCarrier); ok {
+			for _, sg := range sc.Signatures(a.chainID, d.signer) {
+				a.verify(sg.PubKey, sg.Msg, sg.Sig)
+			}
+		}
+	}
+}
+
+// ClientCreator returns the CometBFT client creator to run a with in
+// process: one local client per ABCI connection, as
+// proxy.NewConnSyncLocalClientCreator gives, except that a new transaction
+// passes through Precheck in the caller's goroutine before the mempool
+// connection's CheckTx takes its locks.
+func ClientCreator(a *App) proxy.ClientCreator { return clientCreator{a} }
+
+type clientCreator struct{ a *App }
+
+func (c clientCreator) NewABCIClient() (abcicli.Client, error) {
+	return &precheckClient{Client: abcicli.NewLocalClient(nil, c.a), a: c.a}, nil
+}
+
+type precheckClient struct {
+	abcicli.Client
+	a *App
+}
+
+func (c *precheckClient) CheckTxAsync(ctx context.Context, req *abci.RequestCheckTx) (*abcicli.ReqRes, error) {
+	if req.Type == abci.CheckTxType_New {
+		c.a.Precheck(req.Tx)
+	}
+	return c.Client.CheckTxAsync(ctx, req)
+}
+
+func (c *precheckClient) CheckTx(ctx context.Context, req *abci.RequestCheckTx) (*abci.ResponseCheckTx, error) {
+	if req.Type == abci.CheckTxType_New {
+		c.a.Precheck(req.Tx)
+	}
+	return c.Client.CheckTx(ctx, req)
+}
