@@ -793,7 +793,7 @@ func TestFHIR(t *testing.T) {
 		time.Sleep(1500 * time.Millisecond) // a few more blocks, flushed logs
 		home := e.dev.Home
 		vaultDir := node.VaultDir(home)
-		if blobs, _ := filepath.Glob(filepath.Join(vaultDir, "records", "*")); len(blobs) == 0 {
+		if blobs, _ := filepath.Glob(filepath.Join(vaultDir, "rec", "*", "*")); len(blobs) == 0 {
 			t.Fatalf("control: no records under the vault directory %s; the vault is not where the test looks", vaultDir)
 		}
 		found := grepTree(t, home, canaries, func(p string) bool {

@@ -108,7 +108,7 @@ func (s *Service) Access(ctx context.Context, req AccessRequest) (*AccessResult,
 // openLocal reads a record this vault holds, checks it against its anchor
 // and decrypts it with the vault's key.
 func (s *Service) openLocal(ctx context.Context, a *records.Anchor) ([]byte, error) {
-	bz, err := s.cfg.Blobs.Get(ctx, blobKey(a.ID, a.Version))
+	bz, err := s.getBlob(ctx, a.ID, a.Version)
 	if errors.Is(err, blob.ErrNotFound) {
 		return nil, fmt.Errorf("%w: blob of %s v%d is missing", ErrTampered, a.ID, a.Version)
 	}

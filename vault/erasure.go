@@ -2,8 +2,6 @@ package vault
 
 import (
 	"context"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/medchain/medchain/x/records"
@@ -88,7 +86,7 @@ func (s *Service) SweepErasures(ctx context.Context) int {
 // shred deletes every stored version of a record: ciphertext and wrapped
 // keys go together, and the data key never existed unwrapped at rest.
 func (s *Service) shred(ctx context.Context, id string) error {
-	keys, err := s.cfg.Blobs.List(ctx, "records/"+id+"/")
+	keys, err := s.listBlobs(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -122,7 +120,7 @@ func (s *Service) haltHook(ctx context.Context) error {
 // been seen unaccounted for at least grace apart (a Put may be between its
 // blob write and its anchor's commit).
 func (s *Service) SweepOrphans(ctx context.Context, grace time.Duration) int {
-	keys, err := s.cfg.Blobs.List(ctx, "records/")
+	keys, err := s.listAllBlobs(ctx)
 	if err != nil {
 		return 0
 	}
@@ -136,15 +134,11 @@ func (s *Service) SweepOrphans(ctx context.Context, grace time.Duration) int {
 	defer s.orphanMu.Unlock()
 	seen := map[string]time.Time{}
 	for _, key := range keys {
-		parts := strings.Split(key, "/")
-		if len(parts) != 3 {
+		id, v, ok := ParseBlobKey(key)
+		if !ok {
 			continue
 		}
-		v, err := strconv.ParseUint(parts[2], 10, 64)
-		if err != nil {
-			continue
-		}
-		a, err := records.Keeper{}.Anchor(r, parts[1])
+		a, err := records.Keeper{}.Anchor(r, id)
 		if err == nil && a.HolderOrg == s.cfg.Org && v <= a.Version && a.Status == records.StatusActive {
 			continue
 		}

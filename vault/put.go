@@ -83,8 +83,6 @@ func sealPayload(salt, resource []byte) ([]byte, error) {
 	return append(out, '}'), nil
 }
 
-func blobKey(id string, version uint64) string { return fmt.Sprintf("records/%s/%d", id, version) }
-
 func (s *Service) recipients(patient string) ([]envelope.Recipient, error) {
 	pk, err := s.encKey(patient)
 	if err != nil {
@@ -146,6 +144,12 @@ func (s *Service) Put(ctx context.Context, w Write) (*Stored, error) {
 // that was anchored (nil for the others). Blobs whose anchors did not
 // commit are deleted (or, after a crash, collected as orphans). A write
 // naming a record id another write of the batch names is refused.
+//
+// Every record version gets its own data key, wrapped to its patient and
+// to the vault; the batch shares one envelope.Sealer, so it costs one HPKE
+// encapsulation per distinct recipient key (the vault's once, each
+// patient's once) instead of two per record, and envelopes of one batch
+// show that they were sealed together (see package envelope).
 func (s *Service) PutBatch(ctx context.Context, ws []Write) (out []*Stored, err error) {
 	out = make([]*Stored, len(ws))
 	byID := map[string]int{}
@@ -159,13 +163,19 @@ func (s *Service) PutBatch(ctx context.Context, ws []Write) (out []*Stored, err 
 		byID[w.ID] = i
 	}
 	// Encrypt, in parallel, then store: one blob at a time for a single
-	// write, together (one durable sync for all) where the store can.
+	// write, together (one durable sync for all) where the store can. One
+	// batch sealer for the whole batch: one HPKE encapsulation per distinct
+	// recipient key (the organization's once, each patient's once), not
+	// one per recipient per record; closed, its secrets zeroed, as soon as
+	// every record is sealed.
 	prepared := make([]*sealed, len(ws))
 	errs := make([]error, len(ws))
 	rc := &recipientCache{s: s, m: map[string]recipientsOrErr{}}
+	sealer := envelope.NewSealer()
 	parallel(len(ws), runtime.GOMAXPROCS(0), func(i int) {
-		prepared[i], errs[i] = s.seal(ws[i], rc)
+		prepared[i], errs[i] = s.seal(ws[i], rc, sealer)
 	})
+	sealer.Close()
 	for i, e := range errs {
 		if e != nil {
 			return out, &BatchError{i, e}
@@ -255,9 +265,9 @@ func (s *Service) dropBlobs(ctx context.Context, ps []*sealed) {
 	}
 }
 
-// seal checks a write against committed state and encrypts it; it
-// returns the blob to store and the anchor to submit.
-func (s *Service) seal(w Write, rc *recipientCache) (*sealed, error) {
+// seal checks a write against committed state and encrypts it with the
+// batch's sealer; it returns the blob to store and the anchor to submit.
+func (s *Service) seal(w Write, rc *recipientCache, sealer *envelope.Sealer) (*sealed, error) {
 	if !identity.ValidDID(w.Patient) || !identity.ValidDID(w.Author) {
 		return nil, fmt.Errorf("%w: patient and author must be DIDs", ErrInvalid)
 	}
@@ -287,7 +297,7 @@ func (s *Service) seal(w Write, rc *recipientCache) (*sealed, error) {
 		return nil, err
 	}
 	ad := envelope.AD{RecordID: w.ID, Version: version, Patient: w.Patient, ResourceType: w.ResourceType}
-	env, err := envelope.Seal(plain, ad, rcpts)
+	env, err := sealer.Seal(plain, ad, rcpts)
 	if err != nil {
 		return nil, err
 	}

@@ -237,7 +237,7 @@ func (s *Service) release(ctx context.Context, req *ReleaseRequest) (*ReleaseRes
 	if a.Status == records.StatusErased {
 		return nil, &releaseError{http.StatusGone, "erased"}
 	}
-	bz, err := s.cfg.Blobs.Get(ctx, blobKey(a.ID, a.Version))
+	bz, err := s.getBlob(ctx, a.ID, a.Version)
 	if err != nil {
 		return nil, fmt.Errorf("vault: read blob: %w", err)
 	}

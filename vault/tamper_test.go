@@ -85,7 +85,7 @@ func TestTamperDetectedOnRead(t *testing.T) {
 	slices.Sort(ids)
 	bobIDs := []string{put(bob, "", 1000).ID, put(bob, "", 1001).ID}
 	slices.Sort(bobIDs)
-	key := func(id string, version int) string { return fmt.Sprintf("records/%s/%d", id, version) }
+	key := func(id string, version int) string { return vault.BlobKey(id, uint64(version)) }
 	orig := map[string][]byte{}
 	for _, id := range append(slices.Clone(ids), bobIDs...) {
 		bz, err := blobs.Get(ctx, key(id, 1))

@@ -3,6 +3,8 @@ package vault_test
 import (
 	"context"
 	"errors"
+	"github.com/medchain/medchain/vault/blob"
+	"github.com/medchain/medchain/vault/blob/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -87,7 +89,11 @@ func TestVault(t *testing.T) {
 	}
 
 	// Flip one byte of the stored blob: the read fails, with no plaintext.
-	matches, _ := filepath.Glob(filepath.Join(node.VaultDir(dev.Home), "records", st.ID, "1*"))
+	blobs, err := fs.Open(node.VaultDir(dev.Home))
+	if err != nil {
+		t.Fatal(err)
+	}
+	matches, _ := filepath.Glob(filepath.Join(blobs.Root(), "rec", "*", st.ID+":1*"))
 	if len(matches) != 1 {
 		t.Fatalf("blob files for %s: %v", st.ID, matches)
 	}
@@ -109,6 +115,55 @@ func TestVault(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A record written by a vault of the earlier layout (a directory per
+	// record) is read, swept and erased all the same.
+	old, err := v.Put(ctx, vault.Write{Author: doctor.DID, Patient: patient.DID, ResourceType: "Observation", Category: "laboratory", Resource: resource})
+	if err != nil {
+		t.Fatalf("put: %v", err)
+	}
+	oldBlob, err := blobs.Get(ctx, vault.BlobKey(old.ID, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := blobs.Put(ctx, vault.LegacyBlobKey(old.ID, 1), oldBlob); err != nil {
+		t.Fatal(err)
+	}
+	if err := blobs.Delete(ctx, vault.BlobKey(old.ID, 1)); err != nil {
+		t.Fatal(err)
+	}
+	got, err = v.Access(ctx, vault.AccessRequest{Requester: patient.DID, Patient: patient.DID, Records: []string{old.ID}, Purpose: "TREAT"})
+	if err != nil || got.Records[0].Err != nil || string(got.Records[0].Resource) != string(resource) {
+		t.Fatalf("read of a blob in the earlier layout: %+v %v", got, err)
+	}
+
+	// Orphans (blobs no anchor accounts for, in either layout) are removed
+	// once seen twice grace apart; anchored blobs stay.
+	orphans := []string{vault.BlobKey("orphan1", 1), vault.LegacyBlobKey("orphan2", 1), vault.BlobKey(st.ID, 2)}
+	for _, k := range orphans {
+		if err := blobs.Put(ctx, k, []byte("not anchored")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := v.SweepOrphans(ctx, time.Hour); n != 0 {
+		t.Errorf("first sweep removed %d blobs, want 0 (first sighting)", n)
+	}
+	if n := v.SweepOrphans(ctx, time.Hour); n != 0 {
+		t.Errorf("sweep within the grace period removed %d blobs", n)
+	}
+	if n := v.SweepOrphans(ctx, 0); n != len(orphans) {
+		t.Errorf("sweep after the grace period removed %d blobs, want %d", n, len(orphans))
+	}
+	for _, k := range orphans {
+		if _, err := blobs.Get(ctx, k); !errors.Is(err, blob.ErrNotFound) {
+			t.Errorf("orphan %s: %v, want removed", k, err)
+		}
+	}
+	for _, k := range []string{vault.BlobKey(st.ID, 1), vault.LegacyBlobKey(old.ID, 1)} {
+		if _, err := blobs.Get(ctx, k); err != nil {
+			t.Errorf("anchored blob %s: %v", k, err)
+		}
+	}
+
 	// Erasure: the patient asks, the vault shreds and confirms, reads are gone.
 	res, err := c.Submit(ctx, client.KeySigner{Key: patient}, &records.MsgRequestErasure{Patient: patient.DID})
 	if err != nil || res.Code != 0 {
@@ -128,6 +183,9 @@ func TestVault(t *testing.T) {
 	}
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Errorf("blob still on disk after erasure: %v", err)
+	}
+	if _, err := blobs.Get(ctx, vault.LegacyBlobKey(old.ID, 1)); !errors.Is(err, blob.ErrNotFound) {
+		t.Errorf("blob in the earlier layout after erasure: %v", err)
 	}
 	if _, err := v.Access(ctx, vault.AccessRequest{Requester: patient.DID, Patient: patient.DID, Records: []string{st.ID}, Purpose: "TREAT"}); !errors.Is(err, vault.ErrErased) {
 		t.Errorf("read after erasure: got %v, want ErrErased", err)

@@ -269,9 +269,13 @@ func blobKeys(t *testing.T, home, id string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := st.List(context.Background(), "records/"+id+"/")
-	if err != nil {
-		t.Fatal(err)
+	var keys []string
+	for _, p := range vault.RecordBlobPrefixes(id) {
+		k, err := st.List(context.Background(), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k...)
 	}
 	return keys
 }
@@ -478,7 +482,7 @@ func TestErasureInterruptedByCrash(t *testing.T) {
 		}
 		// Only the other patient's blobs remain, and (a control of the
 		// attempts above) the vault's key does open them as theirs.
-		rid, _, _ := strings.Cut(strings.TrimPrefix(key, "records/"), "/")
+		rid, _, _ := vault.ParseBlobKey(key)
 		if rid != otherIDs[0] && rid != otherIDs[1] {
 			t.Errorf("unexpected blob left after erasure: %s", key)
 			continue

@@ -1,6 +1,7 @@
 package envelope
 
 import (
+	"fmt"
 	"testing"
 )
 
@@ -77,5 +78,60 @@ func BenchmarkMarshalUnmarshal(b *testing.B) {
 		if _, err := Unmarshal(enc); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkSeal100 seals a batch of 100 1 KiB records, each to a patient
+// and the holding organization (MLKEM768-X25519 keys), as PutBatch does
+// for a full batch: with 100 Seal calls (two encapsulations per record),
+// through one Sealer for a single patient (two encapsulations per batch),
+// and through one Sealer for ten patients (eleven per batch). It reports
+// the time per record.
+func BenchmarkSeal100(b *testing.B) {
+	_, org, _ := benchParties(b)
+	patients := make([]party, 10)
+	for i := range patients {
+		patients[i] = newParty(b, fmt.Sprintf("did:medchain:patient%d#enc-1", i), KEMMLKEM768X25519)
+	}
+	pt := make([]byte, 1024)
+	const n = 100
+	ads := make([]AD, n)
+	for i := range ads {
+		ads[i] = testAD()
+		ads[i].RecordID = fmt.Sprintf("rec-%04d", i)
+	}
+	perRecord := func(b *testing.B) {
+		b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "us/record")
+	}
+	onePatient := []Recipient{patients[0].rcpt, org.rcpt}
+	b.Run("Seal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for i := range ads {
+				if _, err := Seal(pt, ads[i], onePatient); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		perRecord(b)
+	})
+	for _, np := range []int{1, 10} {
+		b.Run(fmt.Sprintf("Sealer/patients=%d", np), func(b *testing.B) {
+			rs := make([][]Recipient, np)
+			for i := range rs {
+				rs[i] = []Recipient{patients[i].rcpt, org.rcpt}
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				s := NewSealer()
+				for i := range ads {
+					if _, err := s.Seal(pt, ads[i], rs[i%np]); err != nil {
+						b.Fatal(err)
+					}
+				}
+				s.Close()
+			}
+			perRecord(b)
+		})
 	}
 }

@@ -162,9 +162,9 @@ func CiphertextHash(env *Envelope) [32]byte {
 
 // Validate checks that env is well formed: a valid AD, a NonceSize nonce, a
 // ciphertext of at least TagSize bytes, a KeyCommitmentSize commitment, and
-// wrapped keys with valid, unique key ids, supported KEMs and correctly
-// sized Enc and Sealed. It does not check any authentication (only [Open]
-// can). The error wraps [ErrMalformed].
+// wrapped keys with valid, unique key ids, supported KEMs, known wrap
+// schemes and correctly sized Enc and Sealed. It does not check any
+// authentication (only [Open] can). The error wraps [ErrMalformed].
 func (env *Envelope) Validate() error {
 	return env.validate()
 }
@@ -199,6 +199,9 @@ func (env *Envelope) validate() error {
 		if !ok {
 			return errorf(ErrMalformed, "key %q: unsupported KEM 0x%04x", wk.KeyID, wk.KEM)
 		}
+		if !wk.Scheme.known() {
+			return errorf(ErrMalformed, "key %q: unknown wrap scheme %d", wk.KeyID, wk.Scheme)
+		}
 		if len(wk.Enc) != k.encSize {
 			return errorf(ErrMalformed, "key %q: encapsulated key is %d bytes, want %d", wk.KeyID, len(wk.Enc), k.encSize)
 		}
@@ -228,6 +231,7 @@ func (env *Envelope) Marshal() ([]byte, error) {
 		w.Uint64(2, uint64(wk.KEM))
 		w.Blob(3, wk.Enc)
 		w.Blob(4, wk.Sealed)
+		w.Uint64(5, uint64(wk.Scheme)) // WrapHPKE (0) is omitted: pre-batch encodings are unchanged
 		items[i] = w.Bytes()
 	}
 	var e wire.Encoder
@@ -242,8 +246,9 @@ func (env *Envelope) Marshal() ([]byte, error) {
 
 // Unmarshal decodes an envelope encoded by [Envelope.Marshal]. It accepts
 // only the canonical encoding of a well-formed envelope — format version 1,
-// wrapped keys in strictly ascending key-id order — and fails with
-// [ErrMalformed] otherwise. The result does not alias b.
+// wrapped keys in strictly ascending key-id order, each with a known wrap
+// scheme ([WrapHPKE] as an absent field, never an explicit 0) — and fails
+// with [ErrMalformed] otherwise. The result does not alias b.
 func Unmarshal(b []byte) (*Envelope, error) {
 	fs, err := wire.Parse(b)
 	if err != nil {
@@ -298,14 +303,15 @@ func decodeWrapped(b []byte) (WrappedKey, error) {
 	if err != nil {
 		return WrappedKey{}, errorf(ErrMalformed, "wrapped key: %v", err)
 	}
-	if err := fs.Only(1, 2, 3, 4); err != nil {
+	if err := fs.Only(1, 2, 3, 4, 5); err != nil {
 		return WrappedKey{}, errorf(ErrMalformed, "wrapped key: %v", err)
 	}
 	keyID, err1 := fs.String(1)
 	kem, err2 := fs.Uint64(2)
 	enc, err3 := fs.Blob(3)
 	sealed, err4 := fs.Blob(4)
-	for _, err := range []error{err1, err2, err3, err4} {
+	scheme, err5 := fs.Uint64(5)
+	for _, err := range []error{err1, err2, err3, err4, err5} {
 		if err != nil {
 			return WrappedKey{}, errorf(ErrMalformed, "wrapped key: %v", err)
 		}
@@ -313,5 +319,8 @@ func decodeWrapped(b []byte) (WrappedKey, error) {
 	if kem > 0xffff {
 		return WrappedKey{}, errorf(ErrMalformed, "wrapped key: KEM id %d out of range", kem)
 	}
-	return WrappedKey{KeyID: keyID, KEM: uint16(kem), Enc: slices.Clone(enc), Sealed: slices.Clone(sealed)}, nil
+	if scheme > 0xff || !WrapScheme(scheme).known() {
+		return WrappedKey{}, errorf(ErrMalformed, "wrapped key: unknown wrap scheme %d", scheme)
+	}
+	return WrappedKey{KeyID: keyID, KEM: uint16(kem), Scheme: WrapScheme(scheme), Enc: slices.Clone(enc), Sealed: slices.Clone(sealed)}, nil
 }

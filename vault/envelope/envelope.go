@@ -34,7 +34,8 @@ const (
 	TagSize = 16
 	// KeyCommitmentSize is the size of the key commitment.
 	KeyCommitmentSize = 32
-	// SealedKeySize is the size of a wrapped data key's HPKE ciphertext.
+	// SealedKeySize is the size of a wrapped data key's ciphertext (the
+	// data key and a tag, in both wrap schemes).
 	SealedKeySize = DataKeySize + TagSize
 )
 
@@ -48,6 +49,12 @@ const (
 	cipherDomain   = "medchain/vault/ciphertext/v1"
 	commitDomain   = "medchain/vault/commit/v1"
 	maxKeyIDLength = 512
+
+	// Batch wrapping ([WrapBatch], sealer.go).
+	batchContextDomain = "medchain/vault/batch-context/v1" // HPKE info of a batch context
+	batchExporterLabel = "medchain/vault/batch-export/v1"  // HPKE exporter context of the batch secret
+	batchKEKDomain     = "medchain/vault/batch-kek/v1"     // HKDF info of a per-record KEK
+	batchWrapDomain    = "medchain/vault/batch-wrap/v1"    // AES-GCM additional data of a batch-wrapped key
 )
 
 // HPKE ciphersuite of every wrapped key, besides the recipient's KEM.
@@ -98,15 +105,42 @@ type Recipient struct {
 	PublicKey []byte
 }
 
-// WrappedKey is a data key encrypted with HPKE to one recipient.
+// WrapScheme says how a [WrappedKey] wraps its data key.
+type WrapScheme uint8
+
+const (
+	// WrapHPKE is a single-shot HPKE seal of the data key: one
+	// encapsulation per wrapped key. [Seal] and [Rewrap] write it; every
+	// envelope written before batch sealing existed uses it, and its
+	// encoding omits the scheme field.
+	WrapHPKE WrapScheme = 0
+	// WrapBatch is a data key wrapped with AES-256-GCM under a per-record
+	// key-encryption key derived from a secret exported from an HPKE
+	// context that a [Sealer] shares across a batch of records (one
+	// encapsulation per recipient per batch). See the package
+	// documentation.
+	WrapBatch WrapScheme = 1
+)
+
+// known reports whether s is a scheme this package can open.
+func (s WrapScheme) known() bool { return s == WrapHPKE || s == WrapBatch }
+
+// WrappedKey is a data key encrypted to one recipient.
 type WrappedKey struct {
 	// KeyID is the recipient key's id (a DID URL).
 	KeyID string
 	// KEM is the recipient key's KEM id.
 	KEM uint16
-	// Enc is the HPKE encapsulated key.
+	// Scheme is the wrap scheme: [WrapHPKE] (the zero value) or
+	// [WrapBatch]. Any other value is malformed.
+	Scheme WrapScheme `json:",omitempty"`
+	// Enc is the HPKE encapsulated key. With [WrapBatch] it is the batch's
+	// encapsulation, the same bytes in every envelope the batch sealed to
+	// this recipient (each envelope holds its own copy).
 	Enc []byte
-	// Sealed is the HPKE ciphertext of the data key (SealedKeySize bytes).
+	// Sealed is the ciphertext of the data key, tag included
+	// (SealedKeySize bytes): HPKE's with [WrapHPKE], AES-256-GCM under the
+	// record's key-encryption key with [WrapBatch].
 	Sealed []byte
 }
 
@@ -143,6 +177,18 @@ func Seal(plaintext []byte, ad AD, recipients []Recipient) (*Envelope, error) {
 	if err != nil {
 		return nil, err
 	}
+	pubs, err := parseRecipients(recipients)
+	if err != nil {
+		return nil, err
+	}
+	return sealRecord(plaintext, ad, adBytes, len(recipients), func(i int, dataKey, _ []byte) (*WrappedKey, error) {
+		return wrap(dataKey, adBytes, recipients[i].KeyID, pubs[i])
+	})
+}
+
+// parseRecipients checks that recipients is not empty and has unique key
+// ids, and parses each recipient's public key.
+func parseRecipients(recipients []Recipient) ([]hpke.PublicKey, error) {
 	if len(recipients) == 0 {
 		return nil, errorf(ErrInvalidRecipient, "no recipients")
 	}
@@ -153,11 +199,18 @@ func Seal(plaintext []byte, ad AD, recipients []Recipient) (*Envelope, error) {
 			return nil, errorf(ErrInvalidRecipient, "key id %q appears twice", r.KeyID)
 		}
 		seen[r.KeyID] = true
+		var err error
 		if pubs[i], err = r.publicKey(); err != nil {
 			return nil, err
 		}
 	}
+	return pubs, nil
+}
 
+// sealRecord draws a data key and a nonce, encrypts plaintext for ad and
+// wraps the data key n times with wrapTo(i, dataKey, nonce). The data key
+// is zeroed before sealRecord returns.
+func sealRecord(plaintext []byte, ad AD, adBytes []byte, n int, wrapTo func(i int, dataKey, nonce []byte) (*WrappedKey, error)) (*Envelope, error) {
 	dataKey := make([]byte, DataKeySize)
 	defer clear(dataKey)
 	rand.Read(dataKey)
@@ -169,10 +222,10 @@ func Seal(plaintext []byte, ad AD, recipients []Recipient) (*Envelope, error) {
 		Nonce:         nonce,
 		Ciphertext:    aead.Seal(nil, nonce, plaintext, recordAAD(adBytes)),
 		KeyCommitment: commit,
-		Wrapped:       make([]WrappedKey, 0, len(recipients)),
+		Wrapped:       make([]WrappedKey, 0, n),
 	}
-	for i, r := range recipients {
-		wk, err := wrap(dataKey, adBytes, r.KeyID, pubs[i])
+	for i := range n {
+		wk, err := wrapTo(i, dataKey, nonce)
 		if err != nil {
 			return nil, err
 		}
@@ -216,8 +269,11 @@ func Open(env *Envelope, ad AD, keyID string, priv hpke.PrivateKey) ([]byte, err
 // commitment with the returned wrapped key. env is not modified (append the
 // result to env.Wrapped to keep it).
 //
-// Rewrap checks the unwrapped key against the envelope's key commitment but
-// does not decrypt the ciphertext; the new recipient's [Open] does.
+// The key wrapped to fromKeyID may use either scheme; the returned key is
+// always [WrapHPKE] (single-shot, one encapsulation), which every version
+// of this package opens. Rewrap checks the unwrapped key against the
+// envelope's key commitment but does not decrypt the ciphertext; the new
+// recipient's [Open] does.
 // Errors are those of [Open] and, for to, those of [Seal]'s recipients
 // ([ErrInvalidRecipient]).
 func Rewrap(env *Envelope, ad AD, fromKeyID string, priv hpke.PrivateKey, to Recipient) (*WrappedKey, error) {
@@ -408,13 +464,16 @@ func unwrap(env *Envelope, ad AD, keyID string, priv hpke.PrivateKey) (dataKey, 
 	if got := priv.KEM().ID(); got != wk.KEM {
 		return nil, nil, errorf(ErrNoKey, "key %q is wrapped for KEM 0x%04x, the private key is KEM 0x%04x", keyID, wk.KEM, got)
 	}
-	r, err := hpke.NewRecipient(wk.Enc, priv, wrapKDF, wrapAEAD, wrapInfo(adBytes, keyID))
-	if err != nil {
-		return nil, nil, errorf(ErrTampered, "wrapped key for %q does not decapsulate", keyID)
+	switch wk.Scheme {
+	case WrapHPKE:
+		dataKey, err = unwrapHPKE(wk, adBytes, priv)
+	case WrapBatch:
+		dataKey, err = unwrapBatch(wk, adBytes, env.Nonce, priv)
+	default: // validate rejects it; kept so that a new scheme cannot fall through
+		err = errorf(ErrMalformed, "key %q: unknown wrap scheme %d", keyID, wk.Scheme)
 	}
-	dataKey, err = r.Open(nil, wk.Sealed)
 	if err != nil {
-		return nil, nil, errorf(ErrTampered, "wrapped key for %q does not authenticate", keyID)
+		return nil, nil, err
 	}
 	if len(dataKey) != DataKeySize {
 		clear(dataKey)
@@ -426,4 +485,17 @@ func unwrap(env *Envelope, ad AD, keyID string, priv hpke.PrivateKey) (dataKey, 
 		return nil, nil, errorf(ErrTampered, "wrapped key for %q does not match the key commitment", keyID)
 	}
 	return dataKey, adBytes, nil
+}
+
+// unwrapHPKE opens a [WrapHPKE] wrapped key.
+func unwrapHPKE(wk *WrappedKey, adBytes []byte, priv hpke.PrivateKey) ([]byte, error) {
+	r, err := hpke.NewRecipient(wk.Enc, priv, wrapKDF, wrapAEAD, wrapInfo(adBytes, wk.KeyID))
+	if err != nil {
+		return nil, errorf(ErrTampered, "wrapped key for %q does not decapsulate", wk.KeyID)
+	}
+	dataKey, err := r.Open(nil, wk.Sealed)
+	if err != nil {
+		return nil, errorf(ErrTampered, "wrapped key for %q does not authenticate", wk.KeyID)
+	}
+	return dataKey, nil
 }

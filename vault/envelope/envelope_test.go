@@ -3,11 +3,20 @@ package envelope
 import (
 	"bytes"
 	"crypto/hpke"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 var allKEMs = []uint16{KEMMLKEM768X25519, KEMX25519, KEMMLKEM1024}
@@ -45,6 +54,58 @@ func seal(t testing.TB, pt []byte, ad AD, ps ...party) *Envelope {
 	env, err := Seal(pt, ad, rs)
 	if err != nil {
 		t.Fatalf("Seal: %v", err)
+	}
+	return env
+}
+
+// sealFunc seals pt for ad to the parties, failing the test on error.
+type sealFunc func(t testing.TB, pt []byte, ad AD, ps ...party) *Envelope
+
+// forEachMode runs f once per way of sealing: with [Seal] (WrapHPKE keys),
+// and with one [Sealer] shared by every envelope f seals (WrapBatch keys,
+// so that f's envelopes are one batch). Each mode's sealFunc checks the
+// scheme of every key it returns, so a test run in batch mode does test
+// batch-wrapped keys.
+func forEachMode(t *testing.T, f func(t *testing.T, seal sealFunc)) {
+	t.Run("single-shot", func(t *testing.T) {
+		f(t, func(t testing.TB, pt []byte, ad AD, ps ...party) *Envelope {
+			t.Helper()
+			return checkScheme(t, seal(t, pt, ad, ps...), WrapHPKE)
+		})
+	})
+	t.Run("batch", func(t *testing.T) {
+		s := NewSealer()
+		t.Cleanup(s.Close)
+		f(t, batchSeal(s))
+	})
+}
+
+// batchSeal returns a sealFunc sealing through s.
+func batchSeal(s *Sealer) sealFunc {
+	return func(t testing.TB, pt []byte, ad AD, ps ...party) *Envelope {
+		t.Helper()
+		env, err := s.Seal(pt, ad, recipientsOf(ps...))
+		if err != nil {
+			t.Fatalf("Sealer.Seal: %v", err)
+		}
+		return checkScheme(t, env, WrapBatch)
+	}
+}
+
+func recipientsOf(ps ...party) []Recipient {
+	var rs []Recipient
+	for _, p := range ps {
+		rs = append(rs, p.rcpt)
+	}
+	return rs
+}
+
+func checkScheme(t testing.TB, env *Envelope, want WrapScheme) *Envelope {
+	t.Helper()
+	for _, wk := range env.Wrapped {
+		if wk.Scheme != want {
+			t.Fatalf("key %s wrapped with scheme %d, want %d", wk.KeyID, wk.Scheme, want)
+		}
 	}
 	return env
 }
@@ -90,7 +151,9 @@ func clone(env *Envelope) *Envelope {
 	return &c
 }
 
-func TestRoundTripEachKEM(t *testing.T) {
+func TestRoundTripEachKEM(t *testing.T) { forEachMode(t, testRoundTripEachKEM) }
+
+func testRoundTripEachKEM(t *testing.T, seal sealFunc) {
 	for _, kem := range allKEMs {
 		t.Run(fmt.Sprintf("0x%04x", kem), func(t *testing.T) {
 			patient := newParty(t, "did:medchain:patient1#enc-1", kem)
@@ -126,6 +189,11 @@ func TestRoundTripEachKEM(t *testing.T) {
 				if CiphertextHash(env) != CiphertextHash(env2) {
 					t.Fatal("ciphertext hash changed through the encoding")
 				}
+				for i := range env.Wrapped {
+					if env2.Wrapped[i].Scheme != env.Wrapped[i].Scheme {
+						t.Fatalf("wrap scheme %d decoded as %d", env.Wrapped[i].Scheme, env2.Wrapped[i].Scheme)
+					}
+				}
 				if got := mustOpen(t, env2, testAD(), patient); !bytes.Equal(got, pt) {
 					t.Fatal("decoded envelope opened different plaintext")
 				}
@@ -134,7 +202,9 @@ func TestRoundTripEachKEM(t *testing.T) {
 	}
 }
 
-func TestDefaultKEM(t *testing.T) {
+func TestDefaultKEM(t *testing.T) { forEachMode(t, testDefaultKEM) }
+
+func testDefaultKEM(t *testing.T, seal sealFunc) {
 	p := newParty(t, "did:medchain:p#enc-1", KEMMLKEM768X25519)
 	p.rcpt.KEM = 0
 	env := seal(t, record, testAD(), p)
@@ -165,7 +235,9 @@ func TestEncSizes(t *testing.T) {
 
 // Every single-bit flip of every authenticated byte an opener uses is
 // detected with ErrTampered.
-func TestEveryBitFlipFails(t *testing.T) {
+func TestEveryBitFlipFails(t *testing.T) { forEachMode(t, testEveryBitFlipFails) }
+
+func testEveryBitFlipFails(t *testing.T, seal sealFunc) {
 	for _, kem := range allKEMs {
 		t.Run(fmt.Sprintf("0x%04x", kem), func(t *testing.T) {
 			p := newParty(t, "did:medchain:patient1#enc-1", kem)
@@ -197,7 +269,9 @@ func TestEveryBitFlipFails(t *testing.T) {
 
 // Every single-bit flip anywhere in a stored encoding fails, in Unmarshal or
 // in Open, with a typed error.
-func TestEveryBitFlipOfEncodingFails(t *testing.T) {
+func TestEveryBitFlipOfEncodingFails(t *testing.T) { forEachMode(t, testEveryBitFlipOfEncodingFails) }
+
+func testEveryBitFlipOfEncodingFails(t *testing.T, seal sealFunc) {
 	kems := []uint16{KEMX25519, KEMMLKEM768X25519}
 	if testing.Short() {
 		kems = kems[:1]
@@ -242,7 +316,9 @@ func TestEveryBitFlipOfEncodingFails(t *testing.T) {
 	}
 }
 
-func TestADMismatch(t *testing.T) {
+func TestADMismatch(t *testing.T) { forEachMode(t, testADMismatch) }
+
+func testADMismatch(t *testing.T, seal sealFunc) {
 	p := newParty(t, "did:medchain:patient1#enc-1", KEMMLKEM768X25519)
 	env := seal(t, record, testAD(), p)
 	changes := map[string]func(*AD){
@@ -268,7 +344,9 @@ func TestADMismatch(t *testing.T) {
 	}
 }
 
-func TestOlderVersionReplayed(t *testing.T) {
+func TestOlderVersionReplayed(t *testing.T) { forEachMode(t, testOlderVersionReplayed) }
+
+func testOlderVersionReplayed(t *testing.T, seal sealFunc) {
 	p := newParty(t, "did:medchain:patient1#enc-1", KEMMLKEM768X25519)
 	v1, v2 := testAD(), testAD()
 	v1.Version, v2.Version = 1, 2
@@ -282,6 +360,10 @@ func TestOlderVersionReplayed(t *testing.T) {
 }
 
 func TestEnvelopesSwappedBetweenPatients(t *testing.T) {
+	forEachMode(t, testEnvelopesSwappedBetweenPatients)
+}
+
+func testEnvelopesSwappedBetweenPatients(t *testing.T, seal sealFunc) {
 	org := newParty(t, "did:medchain:hospitalA#enc-1", KEMMLKEM768X25519)
 	adA, adB := testAD(), testAD()
 	adB.Patient, adB.RecordID = "did:medchain:patient2", "rec-0002"
@@ -299,7 +381,9 @@ func TestEnvelopesSwappedBetweenPatients(t *testing.T) {
 	expectErr(t, pt, err, ErrTampered, "B's envelope relabelled A")
 }
 
-func TestSwappedWrappedKeys(t *testing.T) {
+func TestSwappedWrappedKeys(t *testing.T) { forEachMode(t, testSwappedWrappedKeys) }
+
+func testSwappedWrappedKeys(t *testing.T, seal sealFunc) {
 	patient := newParty(t, "did:medchain:patient1#enc-1", KEMMLKEM768X25519)
 	org := newParty(t, "did:medchain:hospitalA#enc-1", KEMX25519)
 	other := testAD()
@@ -330,7 +414,9 @@ func TestSwappedWrappedKeys(t *testing.T) {
 
 // A wrapped key relabelled as another key id of the same private key fails:
 // the key id is bound into the HPKE info.
-func TestWrappedKeyBoundToKeyID(t *testing.T) {
+func TestWrappedKeyBoundToKeyID(t *testing.T) { forEachMode(t, testWrappedKeyBoundToKeyID) }
+
+func testWrappedKeyBoundToKeyID(t *testing.T, seal sealFunc) {
 	p := newParty(t, "did:medchain:patient1#enc-1", KEMMLKEM768X25519)
 	env := seal(t, record, testAD(), p)
 	env.Wrapped[0].KeyID = "did:medchain:patient1#enc-2"
@@ -338,7 +424,9 @@ func TestWrappedKeyBoundToKeyID(t *testing.T) {
 	expectErr(t, pt, err, ErrTampered, "relabelled key id")
 }
 
-func TestWrongPrivateKey(t *testing.T) {
+func TestWrongPrivateKey(t *testing.T) { forEachMode(t, testWrongPrivateKey) }
+
+func testWrongPrivateKey(t *testing.T, seal sealFunc) {
 	p := newParty(t, "did:medchain:patient1#enc-1", KEMMLKEM768X25519)
 	env := seal(t, record, testAD(), p)
 	mallory := newParty(t, "x", KEMMLKEM768X25519)
@@ -355,6 +443,10 @@ func TestWrongPrivateKey(t *testing.T) {
 // A flipped bit in another recipient's wrapped key cannot be seen by this
 // recipient (documented): it still opens, and the other recipient fails.
 func TestOtherRecipientsWrappedKeyIsTheirs(t *testing.T) {
+	forEachMode(t, testOtherRecipientsWrappedKeyIsTheirs)
+}
+
+func testOtherRecipientsWrappedKeyIsTheirs(t *testing.T, seal sealFunc) {
 	patient := newParty(t, "did:medchain:patient1#enc-1", KEMMLKEM768X25519)
 	org := newParty(t, "did:medchain:hospitalA#enc-1", KEMMLKEM768X25519)
 	env := seal(t, record, testAD(), patient, org)
@@ -368,7 +460,9 @@ func TestOtherRecipientsWrappedKeyIsTheirs(t *testing.T) {
 	expectErr(t, pt, err, ErrTampered, "patient's flipped wrapped key")
 }
 
-func TestRewrap(t *testing.T) {
+func TestRewrap(t *testing.T) { forEachMode(t, testRewrap) }
+
+func testRewrap(t *testing.T, seal sealFunc) {
 	patient := newParty(t, "did:medchain:patient1#enc-1", KEMMLKEM768X25519)
 	org := newParty(t, "did:medchain:hospitalA#enc-1", KEMMLKEM768X25519)
 	env := seal(t, record, testAD(), patient, org)
@@ -378,6 +472,9 @@ func TestRewrap(t *testing.T) {
 		wk, err := Rewrap(env, testAD(), org.rcpt.KeyID, org.priv, requester.rcpt)
 		if err != nil {
 			t.Fatalf("Rewrap: %v", err)
+		}
+		if wk.Scheme != WrapHPKE {
+			t.Fatalf("Rewrap wrapped with scheme %d, want single-shot HPKE", wk.Scheme)
 		}
 		if len(env.Wrapped) != 2 {
 			t.Fatal("Rewrap modified the envelope")
@@ -424,7 +521,9 @@ func TestRewrap(t *testing.T) {
 	expectErr(t, nil, err, ErrTampered, "rewrap with a modified key commitment")
 }
 
-func TestShred(t *testing.T) {
+func TestShred(t *testing.T) { forEachMode(t, testShred) }
+
+func testShred(t *testing.T, seal sealFunc) {
 	patient := newParty(t, "did:medchain:patient1#enc-1", KEMMLKEM768X25519)
 	org := newParty(t, "did:medchain:hospitalA#enc-1", KEMX25519)
 	env := seal(t, record, testAD(), patient, org)
@@ -460,6 +559,8 @@ func TestShred(t *testing.T) {
 }
 
 func TestSealErrors(t *testing.T) {
+	sealer := NewSealer()
+	defer sealer.Close()
 	p := newParty(t, "did:medchain:patient1#enc-1", KEMMLKEM768X25519)
 	x := newParty(t, "did:medchain:patient1#enc-2", KEMX25519)
 	badADs := map[string]func(*AD){
@@ -478,6 +579,8 @@ func TestSealErrors(t *testing.T) {
 		change(&ad)
 		_, err := Seal(record, ad, []Recipient{p.rcpt})
 		expectErr(t, nil, err, ErrInvalidAD, name)
+		_, err = sealer.Seal(record, ad, []Recipient{p.rcpt})
+		expectErr(t, nil, err, ErrInvalidAD, "Sealer with "+name)
 		env := seal(t, record, testAD(), p)
 		pt, err := Open(env, ad, p.rcpt.KeyID, p.priv)
 		expectErr(t, pt, err, ErrInvalidAD, "Open with "+name)
@@ -503,10 +606,23 @@ func TestSealErrors(t *testing.T) {
 			t.Fatalf("%s: envelope returned with error %v", name, err)
 		}
 		expectErr(t, nil, err, ErrInvalidRecipient, name)
+		env, err = sealer.Seal(record, testAD(), rs)
+		if env != nil {
+			t.Fatalf("Sealer: %s: envelope returned with error %v", name, err)
+		}
+		expectErr(t, nil, err, ErrInvalidRecipient, "Sealer: "+name)
 	}
+	// The failures left the sealer usable.
+	env, err := sealer.Seal(record, testAD(), []Recipient{p.rcpt, x.rcpt})
+	if err != nil {
+		t.Fatalf("Sealer after failures: %v", err)
+	}
+	mustOpen(t, env, testAD(), x)
 }
 
-func TestMalformedEnvelopes(t *testing.T) {
+func TestMalformedEnvelopes(t *testing.T) { forEachMode(t, testMalformedEnvelopes) }
+
+func testMalformedEnvelopes(t *testing.T, seal sealFunc) {
 	p := newParty(t, "did:medchain:patient1#enc-1", KEMX25519)
 	good := seal(t, record, testAD(), p)
 	cases := map[string]func(*Envelope){
@@ -520,6 +636,8 @@ func TestMalformedEnvelopes(t *testing.T) {
 		"long sealed":          func(e *Envelope) { e.Wrapped[0].Sealed = append(e.Wrapped[0].Sealed, 0) },
 		"empty key id":         func(e *Envelope) { e.Wrapped[0].KeyID = "" },
 		"duplicate wrapped ID": func(e *Envelope) { e.Wrapped = append(e.Wrapped, e.Wrapped[0]) },
+		"unknown wrap scheme":  func(e *Envelope) { e.Wrapped[0].Scheme = 2 },
+		"max wrap scheme":      func(e *Envelope) { e.Wrapped[0].Scheme = 255 },
 	}
 	for name, change := range cases {
 		env := clone(good)
@@ -538,7 +656,9 @@ func TestMalformedEnvelopes(t *testing.T) {
 	expectErr(t, nil, err, ErrMalformed, "Marshal of nil")
 }
 
-func TestUnmarshalIsStrict(t *testing.T) {
+func TestUnmarshalIsStrict(t *testing.T) { forEachMode(t, testUnmarshalIsStrict) }
+
+func testUnmarshalIsStrict(t *testing.T, seal sealFunc) {
 	a := newParty(t, "did:medchain:a#enc-1", KEMX25519)
 	b := newParty(t, "did:medchain:b#enc-1", KEMX25519)
 	env := seal(t, record, testAD(), b, a)
@@ -624,7 +744,11 @@ func wrappedBytes(wk WrappedKey) []byte {
 	out = appendBytesField(out, 1, []byte(wk.KeyID))
 	out = appendVarintField(out, 2, uint64(wk.KEM))
 	out = appendBytesField(out, 3, wk.Enc)
-	return appendBytesField(out, 4, wk.Sealed)
+	out = appendBytesField(out, 4, wk.Sealed)
+	if wk.Scheme != 0 {
+		out = appendVarintField(out, 5, uint64(wk.Scheme))
+	}
+	return out
 }
 
 func appendVarint(b []byte, v uint64) []byte {
@@ -644,7 +768,9 @@ func appendBytesField(b []byte, num int, v []byte) []byte {
 	return append(appendVarint(b, uint64(len(v))), v...)
 }
 
-func TestCiphertextHash(t *testing.T) {
+func TestCiphertextHash(t *testing.T) { forEachMode(t, testCiphertextHash) }
+
+func testCiphertextHash(t *testing.T, seal sealFunc) {
 	p := newParty(t, "did:medchain:patient1#enc-1", KEMX25519)
 	env := seal(t, record, testAD(), p)
 	h := CiphertextHash(env)
@@ -708,6 +834,22 @@ func TestFormatsAreFrozen(t *testing.T) {
 	if got, want := fmt.Sprintf("%x", ct), "816c0578204dfd9dbbc3dc526d7d27bbadd292e5436bf8b12e7d87957b82e90dd79f"; got != want {
 		t.Errorf("record ciphertext %s, want %s", got, want)
 	}
+	// A batch-wrapped data key 20 21 .. 3f for that AD under the batch
+	// secret 00 01 .. 1f, key id did:medchain:patient1#enc-1 and nonce
+	// 01..01 (also computed by testdata/independent_check.py).
+	secret := dataKey
+	wrapKey := make([]byte, DataKeySize)
+	for i := range wrapKey {
+		wrapKey[i] = byte(0x20 + i)
+	}
+	binding := batchBinding(adBytes, "did:medchain:patient1#enc-1", env.Nonce)
+	sealedKey := batchKEK(secret, binding).Seal(nil, batchWrapNonce[:], wrapKey, domainPrefixed(batchWrapDomain, binding))
+	if got, want := fmt.Sprintf("%x", sealedKey), "6af021bc9082938ddc92cd4ae063611e032bd1ef639e7446351831a40423c34f1c66c33d9caf01cda9d266b7e4bfb747"; got != want {
+		t.Errorf("batch-wrapped key %s, want %s", got, want)
+	}
+	if got, want := string(batchContextInfo("k")), "medchain/vault/batch-context/v1\x00\x0a\x01k"; got != want {
+		t.Errorf("batch context info %q, want %q", got, want)
+	}
 	var salt [SaltSize]byte
 	for i := range salt {
 		salt[i] = byte(i)
@@ -748,6 +890,10 @@ func FuzzUnmarshal(f *testing.F) {
 	env := seal(f, record, testAD(), p)
 	b, _ := env.Marshal()
 	f.Add(b)
+	s := NewSealer()
+	defer s.Close()
+	b, _ = batchSeal(s)(f, record, testAD(), p).Marshal()
+	f.Add(b)
 	f.Add([]byte{})
 	f.Add([]byte{8, 1})
 	f.Fuzz(func(t *testing.T, in []byte) {
@@ -763,4 +909,480 @@ func FuzzUnmarshal(f *testing.F) {
 			t.Fatalf("accepted a non-canonical encoding (err %v)", err)
 		}
 	})
+}
+
+// Envelopes sealed through one Sealer share one encapsulation per recipient
+// key — the organization's across patients too — and nothing else: every
+// envelope has its own data key, nonce, sealed keys and its own copy of
+// the encapsulated key. Another Sealer encapsulates afresh.
+func TestSealerOneEncapsulationPerKey(t *testing.T) {
+	p1 := newParty(t, "did:medchain:patient1#enc-1", KEMMLKEM768X25519)
+	p2 := newParty(t, "did:medchain:patient2#enc-1", KEMX25519)
+	org := newParty(t, "did:medchain:hospitalA#enc-1", KEMMLKEM1024)
+	s := NewSealer()
+	defer s.Close()
+	seal := batchSeal(s)
+	type sealedRec struct {
+		env *Envelope
+		ad  AD
+		pt  []byte
+		ps  []party
+	}
+	var recs []sealedRec
+	for i := range 8 {
+		ad := testAD()
+		ad.RecordID = fmt.Sprintf("rec-%d", i)
+		ps := []party{p1, org}
+		if i%3 == 2 {
+			ad.Patient = "did:medchain:patient2"
+			ps = []party{org, p2}
+		}
+		pt := fmt.Appendf(nil, "CANARY record %d", i)
+		recs = append(recs, sealedRec{seal(t, pt, ad, ps...), ad, pt, ps})
+	}
+	encs := map[string][]byte{}
+	seen := map[string]bool{}
+	for _, r := range recs {
+		for _, p := range r.ps {
+			if got := mustOpen(t, r.env, r.ad, p); !bytes.Equal(got, r.pt) {
+				t.Fatalf("%s opened different plaintext", p.rcpt.KeyID)
+			}
+		}
+		for _, wk := range r.env.Wrapped {
+			if first, ok := encs[wk.KeyID]; !ok {
+				encs[wk.KeyID] = wk.Enc
+			} else if !bytes.Equal(first, wk.Enc) {
+				t.Fatalf("%s: two encapsulations in one batch", wk.KeyID)
+			} else if &first[0] == &wk.Enc[0] {
+				t.Fatalf("%s: envelopes share the Enc slice", wk.KeyID)
+			}
+			for _, b := range [][]byte{wk.Sealed} {
+				if seen[string(b)] {
+					t.Fatal("a sealed key repeats")
+				}
+				seen[string(b)] = true
+			}
+		}
+		for _, b := range [][]byte{r.env.Nonce, r.env.KeyCommitment} {
+			if seen[string(b)] {
+				t.Fatal("a nonce or key commitment (so a data key) repeats")
+			}
+			seen[string(b)] = true
+		}
+	}
+	if len(encs) != 3 || bytes.Equal(encs[p1.rcpt.KeyID], encs[org.rcpt.KeyID][:len(encs[p1.rcpt.KeyID])]) {
+		t.Fatalf("%d recipients' encapsulations, want 3 distinct", len(encs))
+	}
+	// A second batch has its own encapsulations.
+	env := batchSeal(NewSealer())(t, record, testAD(), p1, org)
+	for _, wk := range env.Wrapped {
+		if bytes.Equal(wk.Enc, encs[wk.KeyID]) {
+			t.Fatalf("%s: two batches share an encapsulation", wk.KeyID)
+		}
+	}
+}
+
+// Many goroutines seal through one Sealer at once (run with -race): every
+// envelope opens, and each recipient key was encapsulated to exactly once.
+func TestSealerConcurrent(t *testing.T) {
+	org := newParty(t, "did:medchain:hospitalA#enc-1", KEMMLKEM768X25519)
+	var patients []party
+	for i := range 4 {
+		patients = append(patients, newParty(t, fmt.Sprintf("did:medchain:patient%d#enc-1", i), allKEMs[i%len(allKEMs)]))
+	}
+	s := NewSealer()
+	defer s.Close()
+	const goroutines, each = 32, 4
+	envs := make([]*Envelope, goroutines*each)
+	ads := make([]AD, len(envs))
+	errs := make([]error, len(envs))
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for j := range each {
+				i := g*each + j
+				ads[i] = AD{RecordID: fmt.Sprintf("rec-%d", i), Version: 1, Patient: fmt.Sprintf("did:medchain:patient%d", i%4), ResourceType: "Observation"}
+				envs[i], errs[i] = s.Seal(fmt.Appendf(nil, "record %d", i), ads[i], []Recipient{patients[i%4].rcpt, org.rcpt})
+			}
+		})
+	}
+	wg.Wait()
+	encs := map[string]map[string]bool{}
+	for i, env := range envs {
+		if errs[i] != nil {
+			t.Fatalf("seal %d: %v", i, errs[i])
+		}
+		checkScheme(t, env, WrapBatch)
+		for _, p := range []party{patients[i%4], org} {
+			if got := mustOpen(t, env, ads[i], p); string(got) != fmt.Sprintf("record %d", i) {
+				t.Fatalf("record %d opened to %q", i, got)
+			}
+		}
+		for _, wk := range env.Wrapped {
+			if encs[wk.KeyID] == nil {
+				encs[wk.KeyID] = map[string]bool{}
+			}
+			encs[wk.KeyID][string(wk.Enc)] = true
+		}
+	}
+	if len(encs) != 5 {
+		t.Fatalf("%d recipient keys, want 5", len(encs))
+	}
+	for id, m := range encs {
+		if len(m) != 1 {
+			t.Fatalf("%s: %d encapsulations, want 1", id, len(m))
+		}
+	}
+}
+
+// Close zeroes the exported secrets and refuses further Seals, including
+// those racing with it; envelopes sealed before still open.
+func TestSealerClose(t *testing.T) {
+	p := newParty(t, "did:medchain:patient1#enc-1", KEMX25519)
+	org := newParty(t, "did:medchain:hospitalA#enc-1", KEMMLKEM768X25519)
+	s := NewSealer()
+	env := batchSeal(s)(t, record, testAD(), p, org)
+	var secrets [][]byte
+	for _, k := range s.st.keys {
+		if len(k.secret) != batchSecretSize || bytes.Equal(k.secret, make([]byte, batchSecretSize)) {
+			t.Fatal("no secret before Close")
+		}
+		secrets = append(secrets, k.secret)
+	}
+	if len(secrets) != 2 {
+		t.Fatalf("%d batch keys, want 2", len(secrets))
+	}
+	s.Close()
+	for _, b := range secrets {
+		if !bytes.Equal(b, make([]byte, batchSecretSize)) {
+			t.Fatal("a secret survived Close")
+		}
+	}
+	if s.st.keys != nil {
+		t.Fatal("Close kept the batch keys")
+	}
+	got, err := s.Seal(record, testAD(), []Recipient{p.rcpt})
+	if got != nil || !errors.Is(err, ErrSealerClosed) {
+		t.Fatalf("Seal after Close: %v, %v; want ErrSealerClosed", got, err)
+	}
+	s.Close() // idempotent
+	mustOpen(t, env, testAD(), p)
+	mustOpen(t, env, testAD(), org)
+
+	// Close while Seals run: each either succeeds (and opens) or fails with
+	// ErrSealerClosed, and none succeeds after Close has returned.
+	s = NewSealer()
+	var wg sync.WaitGroup
+	var closed atomic.Bool
+	var ok, refused atomic.Int64
+	for range 8 {
+		wg.Go(func() {
+			for {
+				env, err := s.Seal(record, testAD(), []Recipient{p.rcpt})
+				if err != nil {
+					if !errors.Is(err, ErrSealerClosed) {
+						t.Errorf("Seal: %v", err)
+					}
+					refused.Add(1)
+					return
+				}
+				if closed.Load() {
+					t.Error("a Seal succeeded after Close returned")
+				}
+				if _, err := Open(env, testAD(), p.rcpt.KeyID, p.priv); err != nil {
+					t.Errorf("Open: %v", err)
+				}
+				ok.Add(1)
+			}
+		})
+	}
+	for ok.Load() < 16 {
+		runtime.Gosched()
+	}
+	s.Close()
+	closed.Store(true)
+	wg.Wait()
+	if refused.Load() != 8 {
+		t.Fatalf("%d Seals refused, want 8", refused.Load())
+	}
+}
+
+// A Sealer dropped without Close is wiped once the garbage collector finds
+// it unreachable.
+func TestSealerWipedWhenUnreachable(t *testing.T) {
+	p := newParty(t, "did:medchain:patient1#enc-1", KEMX25519)
+	s := NewSealer()
+	batchSeal(s)(t, record, testAD(), p)
+	var secret []byte
+	for _, k := range s.st.keys {
+		secret = k.secret
+	}
+	s = nil
+	for range 200 {
+		runtime.GC()
+		if bytes.Equal(secret, make([]byte, batchSecretSize)) {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatal("the secret of an unreachable Sealer was not wiped")
+}
+
+// A batch-wrapped key is bound, by its key-encryption key and its GCM
+// additional data, to the AD, the record nonce and the key id: unwrapping
+// it for anything else fails at the wrap itself, before the key commitment
+// is consulted.
+func TestBatchWrapBinding(t *testing.T) {
+	p := newParty(t, "did:medchain:patient1#enc-1", KEMMLKEM768X25519)
+	s := NewSealer()
+	defer s.Close()
+	env := batchSeal(s)(t, record, testAD(), p)
+	env2 := batchSeal(s)(t, record, testAD(), p) // same AD, same batch
+	wk := &env.Wrapped[0]
+	adBytes, _ := testAD().Encode()
+	dataKey, err := unwrapBatch(wk, adBytes, env.Nonce, p.priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, commit := deriveKeys(dataKey); !bytes.Equal(commit, env.KeyCommitment) {
+		t.Fatal("unwrapped key does not match the commitment")
+	}
+	for name, change := range map[string]func(*AD){
+		"record id":     func(a *AD) { a.RecordID = "rec-0002" },
+		"version":       func(a *AD) { a.Version++ },
+		"patient":       func(a *AD) { a.Patient = "did:medchain:patient2" },
+		"resource type": func(a *AD) { a.ResourceType = "Condition" },
+	} {
+		ad := testAD()
+		change(&ad)
+		b, _ := ad.Encode()
+		k, err := unwrapBatch(wk, b, env.Nonce, p.priv)
+		expectErr(t, k, err, ErrTampered, "unwrap for another "+name)
+	}
+	k, err := unwrapBatch(wk, adBytes, env2.Nonce, p.priv)
+	expectErr(t, k, err, ErrTampered, "unwrap with another envelope's nonce")
+	k, err = unwrapBatch(&env2.Wrapped[0], adBytes, env.Nonce, p.priv)
+	expectErr(t, k, err, ErrTampered, "another envelope's wrapped key, same batch and AD")
+	relabelled := *wk
+	relabelled.KeyID = "did:medchain:patient1#enc-2"
+	k, err = unwrapBatch(&relabelled, adBytes, env.Nonce, p.priv)
+	expectErr(t, k, err, ErrTampered, "relabelled key id")
+	k, err = unwrapBatch(wk, adBytes, env.Nonce, newParty(t, "x", KEMMLKEM768X25519).priv)
+	expectErr(t, k, err, ErrTampered, "another private key")
+}
+
+// A wrapped key moved to another recipient's slot (same KEM, so the
+// recipient tries to open it) fails, in one envelope and across two of one
+// batch.
+func TestWrappedKeySwappedBetweenRecipients(t *testing.T) {
+	for _, kem := range []uint16{KEMX25519, KEMMLKEM768X25519} {
+		t.Run(fmt.Sprintf("0x%04x", kem), func(t *testing.T) {
+			forEachMode(t, func(t *testing.T, seal sealFunc) {
+				patient := newParty(t, "did:medchain:patient1#enc-1", kem)
+				org := newParty(t, "did:medchain:hospitalA#enc-1", kem)
+				other := testAD()
+				other.RecordID = "rec-0002"
+				e1 := seal(t, record, testAD(), patient, org)
+				e2 := seal(t, record, other, patient, org)
+				find := func(e *Envelope, id string) *WrappedKey {
+					i := slices.IndexFunc(e.Wrapped, func(w WrappedKey) bool { return w.KeyID == id })
+					return &e.Wrapped[i]
+				}
+				for name, src := range map[string]*WrappedKey{
+					"patient's key of the same envelope":     find(e1, patient.rcpt.KeyID),
+					"patient's key of another envelope":      find(e2, patient.rcpt.KeyID),
+					"organization's key of another envelope": find(e2, org.rcpt.KeyID),
+				} {
+					forged := clone(e1)
+					dst := find(forged, org.rcpt.KeyID)
+					dst.Enc, dst.Sealed, dst.Scheme = slices.Clone(src.Enc), slices.Clone(src.Sealed), src.Scheme
+					pt, err := Open(forged, testAD(), org.rcpt.KeyID, org.priv)
+					expectErr(t, pt, err, ErrTampered, name+" in the organization's slot")
+					mustOpen(t, forged, testAD(), patient) // the control
+				}
+			})
+		})
+	}
+}
+
+// A wrapped key presented under the other scheme fails to authenticate.
+func TestWrapSchemeRelabelled(t *testing.T) {
+	forEachMode(t, func(t *testing.T, seal sealFunc) {
+		p := newParty(t, "did:medchain:patient1#enc-1", KEMX25519)
+		env := seal(t, record, testAD(), p)
+		env.Wrapped[0].Scheme = 1 - env.Wrapped[0].Scheme
+		pt, err := Open(env, testAD(), p.rcpt.KeyID, p.priv)
+		expectErr(t, pt, err, ErrTampered, "scheme relabelled")
+		b, err := env.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := Unmarshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pt, err = Open(e, testAD(), p.rcpt.KeyID, p.priv)
+		expectErr(t, pt, err, ErrTampered, "scheme relabelled, through the encoding")
+	})
+}
+
+// The scheme field has one encoding per scheme: absent for WrapHPKE, 1
+// for WrapBatch. An explicit 0, an unknown scheme or one that would
+// truncate to a known one is malformed.
+func TestWrapSchemeEncoding(t *testing.T) {
+	p := newParty(t, "did:medchain:patient1#enc-1", KEMX25519)
+	s := NewSealer()
+	defer s.Close()
+	for _, env := range []*Envelope{seal(t, record, testAD(), p), batchSeal(s)(t, record, testAD(), p)} {
+		good, err := env.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		wk := env.Wrapped[0]
+		plain := wk
+		plain.Scheme = 0
+		build := func(item []byte) []byte {
+			var out []byte
+			adBytes, _ := testAD().Encode()
+			out = appendVarintField(out, 1, FormatVersion)
+			out = appendBytesField(out, 2, adBytes)
+			out = appendBytesField(out, 3, env.Nonce)
+			out = appendBytesField(out, 4, env.Ciphertext)
+			out = appendBytesField(out, 5, env.KeyCommitment)
+			return appendBytesField(out, 6, item)
+		}
+		// wrappedBytes writes field 5 only for a non-zero scheme.
+		if !bytes.Equal(build(wrappedBytes(wk)), good) {
+			t.Fatalf("scheme %d: hand-built encoding differs from Marshal", wk.Scheme)
+		}
+		for _, v := range []uint64{0, 2, 3, 255, 256, 257, 1 << 40} {
+			in := build(appendVarintField(wrappedBytes(plain), 5, v))
+			_, err := Unmarshal(in)
+			expectErr(t, nil, err, ErrMalformed, fmt.Sprintf("scheme field %d", v))
+		}
+	}
+}
+
+// Shredding one envelope of a batch leaves the others intact (their
+// encapsulated keys are copies, not the batch's shared bytes), and leaves
+// nothing of its own that opens.
+func TestShredOneOfABatch(t *testing.T) {
+	patient := newParty(t, "did:medchain:patient1#enc-1", KEMMLKEM768X25519)
+	org := newParty(t, "did:medchain:hospitalA#enc-1", KEMMLKEM768X25519)
+	s := NewSealer()
+	defer s.Close()
+	e1 := batchSeal(s)(t, record, testAD(), patient, org)
+	e2 := batchSeal(s)(t, record, testAD(), patient, org)
+	b2, _ := e2.Marshal()
+	Shred(e1)
+	for _, p := range []party{patient, org} {
+		pt, err := Open(e1, testAD(), p.rcpt.KeyID, p.priv)
+		expectErr(t, pt, err, ErrNoKey, "shredded envelope")
+		mustOpen(t, e2, testAD(), p)
+	}
+	if after, _ := e2.Marshal(); !bytes.Equal(after, b2) {
+		t.Fatal("shredding one envelope changed another of its batch")
+	}
+	// A new envelope from the same Sealer is unaffected too.
+	mustOpen(t, batchSeal(s)(t, record, testAD(), patient, org), testAD(), org)
+}
+
+// vector is a stored envelope with what it must decode and open to.
+type vector struct {
+	AD         AD     `json:"ad"`
+	Plaintext  string `json:"plaintext"`
+	Recipients []struct {
+		KeyID string `json:"key_id"`
+		KEM   uint16 `json:"kem"`
+		IKM   string `json:"ikm"`
+	} `json:"recipients"`
+	Blob       string `json:"blob"`
+	BlobSHA256 string `json:"blob_sha256"`
+	CTHash     string `json:"ciphertext_hash"`
+}
+
+// Stored envelopes keep decoding, re-encoding byte for byte (so the
+// whole-blob hash the chain anchors, and CiphertextHash, are unchanged)
+// and opening for every recipient:
+//
+//   - testdata/legacy-v1-envelopes.json was written by the code before
+//     batch sealing existed (commit 2c6dbc9, Seal and Marshal), two
+//     records to MLKEM768-X25519, X25519 and ML-KEM-1024 recipients;
+//   - testdata/batch-v1-envelopes.json holds two records of one Sealer
+//     batch; it freezes the batch scheme.
+//
+// Recipient keys are derived from the stored IKM (RFC 9180 DeriveKeyPair).
+// testdata/independent_check.py opens the X25519 keys of both files with
+// RFC 9180 and the formulas of doc.go written from scratch in Python.
+func TestStoredEnvelopesStillOpen(t *testing.T) {
+	for file, scheme := range map[string]WrapScheme{"legacy-v1-envelopes.json": WrapHPKE, "batch-v1-envelopes.json": WrapBatch} {
+		raw, err := os.ReadFile(filepath.Join("testdata", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var vs []vector
+		if err := json.Unmarshal(raw, &vs); err != nil {
+			t.Fatal(err)
+		}
+		if len(vs) != 2 {
+			t.Fatalf("%s: %d envelopes", file, len(vs))
+		}
+		encs := map[string]map[string]int{}
+		for _, v := range vs {
+			blob, _ := hex.DecodeString(v.Blob)
+			if h := sha256.Sum256(blob); hex.EncodeToString(h[:]) != v.BlobSHA256 {
+				t.Fatalf("%s: blob hash", file)
+			}
+			env, err := Unmarshal(blob)
+			if err != nil {
+				t.Fatalf("%s: %s: Unmarshal: %v", file, v.AD.RecordID, err)
+			}
+			checkScheme(t, env, scheme)
+			again, err := env.Marshal()
+			if err != nil || !bytes.Equal(again, blob) {
+				t.Fatalf("%s: %s: re-encoding differs (err %v)", file, v.AD.RecordID, err)
+			}
+			if h := CiphertextHash(env); hex.EncodeToString(h[:]) != v.CTHash {
+				t.Fatalf("%s: %s: ciphertext hash changed", file, v.AD.RecordID)
+			}
+			for _, r := range v.Recipients {
+				ikm, _ := hex.DecodeString(r.IKM)
+				k, _ := hpke.NewKEM(r.KEM)
+				priv, err := k.DeriveKeyPair(ikm)
+				if err != nil {
+					t.Fatal(err)
+				}
+				pt, err := Open(env, v.AD, r.KeyID, priv)
+				if err != nil || string(pt) != v.Plaintext {
+					t.Fatalf("%s: %s: open as %s: %v", file, v.AD.RecordID, r.KeyID, err)
+				}
+				// And a release of it opens for the requester.
+				req := newParty(t, "did:medchain:hospitalB#enc-1", KEMX25519)
+				wk, err := Rewrap(env, v.AD, r.KeyID, priv, req.rcpt)
+				if err != nil {
+					t.Fatalf("%s: rewrap: %v", file, err)
+				}
+				rel := &Envelope{AD: env.AD, Nonce: env.Nonce, Ciphertext: env.Ciphertext, KeyCommitment: env.KeyCommitment, Wrapped: []WrappedKey{*wk}}
+				if string(mustOpen(t, rel, v.AD, req)) != v.Plaintext {
+					t.Fatalf("%s: released envelope opened to something else", file)
+				}
+			}
+			for _, wk := range env.Wrapped {
+				if encs[wk.KeyID] == nil {
+					encs[wk.KeyID] = map[string]int{}
+				}
+				encs[wk.KeyID][string(wk.Enc)]++
+			}
+		}
+		if scheme == WrapBatch {
+			// One batch: each recipient's two keys share one encapsulation.
+			for id, m := range encs {
+				for _, n := range m {
+					if len(m) != 1 || n != 2 {
+						t.Fatalf("%s: %s: %d distinct encapsulations over the batch", file, id, len(m))
+					}
+				}
+			}
+		}
+	}
 }

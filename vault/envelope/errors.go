@@ -29,6 +29,8 @@ var (
 	// unsupported KEM or a public key that is not a valid key for its KEM,
 	// two recipients share a key id, or there are none.
 	ErrInvalidRecipient = errors.New("envelope: invalid recipient")
+	// ErrSealerClosed: [Sealer.Seal] was called after [Sealer.Close].
+	ErrSealerClosed = errors.New("envelope: sealer closed")
 )
 
 func errorf(sentinel error, format string, args ...any) error {

@@ -1,0 +1,7 @@
+package vault
+
+// Exported for the tests of package vault_test.
+var (
+	BlobKey       = blobKey
+	LegacyBlobKey = legacyBlobKey
+)
