@@ -122,8 +122,12 @@ func New(db dbm.DB, opts Options) (*App, error) {
 	a.modules = []module.Module{a.Identity, a.Org, a.Consent, a.Records, a.Supply}
 
 	names := []string{AuthStore}
+	var indexes []string
 	for _, m := range a.modules {
 		names = append(names, m.Name())
+		if iu, ok := m.(module.IndexUser); ok {
+			indexes = append(indexes, iu.IndexStores()...)
+		}
 		for _, mt := range m.MsgTypes() {
 			if _, dup := a.router[mt.TypeURL]; dup {
 				return nil, fmt.Errorf("app: message type %s registered twice", mt.TypeURL)
@@ -131,12 +135,14 @@ func New(db dbm.DB, opts Options) (*App, error) {
 			a.router[mt.TypeURL] = mt
 		}
 	}
-	ms, err := store.Open(db, names)
+	ms, err := store.Open(db, names, store.WithIndexes(indexes...))
 	if err != nil {
 		return nil, err
 	}
 	a.ms = ms
-	a.names = ms.Names()
+	// Every store a handler may name, authenticated or index, sorted.
+	a.names = append(ms.Names(), ms.IndexNames()...)
+	slices.Sort(a.names)
 	a.params = DefaultParams()
 	if last := ms.LastCommit(); last.Version > 0 {
 		r, _, err := ms.Reader(AuthStore, 0)

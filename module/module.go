@@ -57,6 +57,15 @@ type Module interface {
 	Errors() []*Error
 }
 
+// IndexUser is implemented by a module that keeps, besides its
+// authenticated store, index stores: unauthenticated, unversioned
+// namespaces for lookup data derived from its authenticated state, which it
+// must confirm against that state on every use (see package store, index
+// stores). Its handlers reach them through Context.Store like any store.
+type IndexUser interface {
+	IndexStores() []string
+}
+
 // Bootstrapper is implemented by a message that introduces its own signer's
 // key, such as an identity registration: a transaction whose signer is not
 // yet known is admissible when its only message is a Bootstrapper that vouches

@@ -83,11 +83,24 @@ type MultiStore struct {
 	// (for OwnReader); used only by the state machine's goroutine.
 	own        []*iavl.ImmutableTree
 	ownVersion int64
+
+	// indexNames (sorted) and indexes are the index stores (index.go).
+	indexNames []string
+	indexes    []*indexStore
+}
+
+// Option configures Open.
+type Option func(*MultiStore) error
+
+// WithIndexes adds index stores (see index.go): unauthenticated,
+// unversioned namespaces for data derived from the authenticated state.
+func WithIndexes(names ...string) Option {
+	return func(m *MultiStore) error { return m.openIndexes(names) }
 }
 
 // Open loads (or creates) the stores named in names from db at the last
 // committed version.
-func Open(db dbm.DB, names []string) (*MultiStore, error) {
+func Open(db dbm.DB, names []string, opts ...Option) (*MultiStore, error) {
 	names = slices.Clone(names)
 	slices.Sort(names)
 	if len(slices.Compact(slices.Clone(names))) != len(names) {
@@ -119,6 +132,11 @@ func Open(db dbm.DB, names []string) (*MultiStore, error) {
 		m.readers = append(m.readers, iavl.NewMutableTree(iavldb.NewWrapper(pdb), nodeCacheSize, true, iavl.NewNopLogger()))
 	}
 	m.last = CommitID{Version: latest}
+	for _, o := range opts {
+		if err := o(m); err != nil {
+			return nil, err
+		}
+	}
 	if err := m.buildFilters(latest); err != nil {
 		return nil, err
 	}
@@ -182,7 +200,8 @@ func (m *MultiStore) SetInitialVersion(v int64) error {
 	return nil
 }
 
-// Names returns the store names, sorted.
+// Names returns the names of the authenticated stores (those in the app
+// hash), sorted; IndexNames those of the index stores.
 func (m *MultiStore) Names() []string { return slices.Clone(m.names) }
 
 func (m *MultiStore) index(name string) int {
@@ -193,9 +212,12 @@ func (m *MultiStore) index(name string) int {
 	return i
 }
 
-// Working returns the uncommitted state of the named store. It panics on an
-// unknown name (a wiring error).
+// Working returns the uncommitted state of the named store (authenticated
+// or index). It panics on an unknown name (a wiring error).
 func (m *MultiStore) Working(name string) KV {
+	if s := m.indexStoreOf(name); s != nil {
+		return s.working
+	}
 	i := m.index(name)
 	return &treeKV{t: m.trees[i], f: m.filters[i]}
 }
@@ -217,6 +239,14 @@ func (m *MultiStore) hash(working bool) []byte {
 
 // Commit saves the working state of every store as the next version.
 func (m *MultiStore) Commit() (CommitID, error) {
+	// Index entries first: a crash after them but before the metadata
+	// leaves entries of an uncommitted height (which their users check
+	// against the trees), never a committed height without its entries.
+	for i, s := range m.indexes {
+		if err := s.flush(); err != nil {
+			return CommitID{}, fmt.Errorf("index store %q: write: %w", m.indexNames[i], err)
+		}
+	}
 	var version int64
 	for i, t := range m.trees {
 		_, v, err := t.SaveVersion()
@@ -284,8 +314,19 @@ func (m *MultiStore) immutable(name string, version int64) (*iavl.ImmutableTree,
 }
 
 // Reader returns a read-only view of the named store as committed at
-// version (0: the latest), and the version it reads.
+// version (0: the latest), and the version it reads. For an index store
+// the view is of its latest committed content, whatever the version.
 func (m *MultiStore) Reader(name string, version int64) (Reader, int64, error) {
+	if s := m.indexStoreOf(name); s != nil {
+		last := m.LastCommit().Version
+		if version == 0 {
+			version = last
+		}
+		if version <= 0 || version > last {
+			return nil, 0, fmt.Errorf("%w: height %d (latest %d)", ErrVersionUnavailable, version, last)
+		}
+		return dbKV{s.db, nil}, version, nil
+	}
 	t, v, err := m.immutable(name, version)
 	if err != nil {
 		return nil, 0, err
@@ -310,8 +351,14 @@ func (m *MultiStore) filterAt(name string, v int64) *keyFilter {
 // serialises with FinalizeBlock and Commit. Before the first commit it
 // returns the working state and version 0.
 func (m *MultiStore) OwnReader(name string) (Reader, int64) {
-	i := m.index(name)
 	v := m.LastCommit().Version
+	if s := m.indexStoreOf(name); s != nil {
+		if v == 0 {
+			return s.working, 0
+		}
+		return dbKV{s.db, nil}, v
+	}
+	i := m.index(name)
 	if v == 0 {
 		return m.Working(name), 0
 	}
@@ -333,6 +380,9 @@ func (m *MultiStore) OwnReader(name string) (Reader, int64) {
 // with the proof operators that chain it (or its absence) to that version's
 // app hash, outermost last, as CometBFT's ProofOps expects.
 func (m *MultiStore) Prove(name string, key []byte, version int64) (value []byte, ops *cmtcrypto.ProofOps, v int64, err error) {
+	if !slices.Contains(m.names, name) {
+		return nil, nil, 0, fmt.Errorf("store: %q is not an authenticated store: nothing to prove", name)
+	}
 	t, v, err := m.immutable(name, version)
 	if err != nil {
 		return nil, nil, 0, err
