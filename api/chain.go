@@ -184,7 +184,11 @@ func (s *Server) superseded(ctx context.Context, hash []byte, sup *supersession)
 		return nil, false
 	}
 	rd, h, err := s.cfg.App.Store().Reader(app.AuthStore, 0)
-	if err != nil || app.NextSequence(rd, did) <= t.Body.Sequence {
+	if err != nil {
+		return nil, false
+	}
+	ids, _, err := s.cfg.App.Store().Reader(identity.StoreName, h)
+	if err != nil || app.NextSequence(rd, ids, did) <= t.Body.Sequence {
 		return nil, false
 	}
 	for k := h; k > sup.from; k-- {

@@ -86,7 +86,12 @@ func (s *Server) getSequence(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, types.Sequence{Height: h, DID: did, Sequence: app.NextSequence(rd, did)})
+	ids, _, err := s.cfg.App.Store().Reader(identity.StoreName, h)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, types.Sequence{Height: h, DID: did, Sequence: app.NextSequence(rd, ids, did)})
 }
 
 func (s *Server) getMemberships(w http.ResponseWriter, r *http.Request) {

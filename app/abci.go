@@ -84,6 +84,11 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 		}
 	}
 	auth := a.ms.Working(AuthStore)
+	// Identities of the genesis state start at sequence 0: store it, since
+	// a registered DID without a stored sequence is at 1 (NextSequence).
+	for _, did := range identity.RegisteredDIDs(a.ms.Working(identity.StoreName)) {
+		auth.Set(seqKey(did), beUint64(0))
+	}
 	pbz, _ := json.Marshal(gs.Params)
 	auth.Set(keyParams, pbz)
 	auth.Set(keyChainID, []byte(req.ChainId))
@@ -123,12 +128,18 @@ func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.Respon
 	var ad *admitted
 	d, err := a.check.decode(a, req.Tx)
 	if err == nil {
-		keys := a.check.keySource(version, func(keyID string) ([]byte, error) { return a.Identity.Keeper.SignerKey(ids, keyID) })
+		keys := a.check.keySource(version, func(keyID string) ([]byte, error) {
+			pub, err := a.Identity.Keeper.SignerKey(ids, keyID)
+			if err == nil {
+				a.signerKeys.put(keyID, pub)
+			}
+			return pub, err
+		})
 		ad, err = a.authorize(d, keys, func(did string) uint64 {
 			if s, ok := a.checkSeq[did]; ok {
 				return s
 			}
-			return NextSequence(auth, did)
+			return NextSequence(auth, ids, did)
 		})
 	}
 	a.metrics.observeCheck(err, a.clock().Sub(start))
@@ -219,13 +230,22 @@ func mergeValidatorUpdates(us []module.ValidatorUpdate) []abci.ValidatorUpdate {
 // sequence advances whether or not the messages succeed, so a failed
 // transaction cannot be replayed either.
 func (a *App) deliver(bs *blockState, bz []byte) (res *abci.ExecTxResult) {
-	auth := a.ms.Working(AuthStore)
-	ad, err := a.admit(bz, a.ms.Working(identity.StoreName), func(did string) uint64 { return NextSequence(auth, did) })
+	auth, ids := a.ms.Working(AuthStore), a.ms.Working(identity.StoreName)
+	ad, err := a.admit(bz, ids, func(did string) uint64 { return NextSequence(auth, ids, did) })
 	if err != nil {
 		space, code, log := codeOf(err)
 		return &abci.ExecTxResult{Codespace: space, Code: code, Log: log}
 	}
-	auth.Set(seqKey(ad.signer), beUint64(ad.seq+1))
+	// The sequence is consumed whatever the handlers do. A successful
+	// registration (sequence 0, the signer registered afterwards) leaves it
+	// implied (NextSequence); every other transaction stores it, a failed
+	// registration included, so that its bytes can never run again.
+	implied, newSigner := false, !identity.IsRegistered(ids, ad.signer)
+	defer func() {
+		if !implied {
+			auth.Set(seqKey(ad.signer), beUint64(ad.seq+1))
+		}
+	}()
 
 	// Transaction-scoped write caches, created on a store's first use.
 	names := a.names
@@ -270,6 +290,7 @@ func (a *App) deliver(bs *blockState, bz []byte) (res *abci.ExecTxResult) {
 			c.Write()
 		}
 	}
+	implied = newSigner && ad.seq == 0 && identity.IsRegistered(ids, ad.signer)
 	bs.valUpdates = append(bs.valUpdates, ctx.ValidatorUpdates()...)
 	events := []abci.Event{txEvent(ad, typeURLs)}
 	for _, ev := range ctx.Events() {

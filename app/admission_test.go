@@ -392,3 +392,37 @@ func attr(ev *abci.Event, key string) string {
 	}
 	return ""
 }
+
+// A successful registration leaves the new identity's next sequence implied
+// (no write to the auth store); its replay is refused all the same, and the
+// identity's next transaction stores the sequence as usual.
+func TestRegistrationImpliesSequence(t *testing.T) {
+	h := newHarness(t, 1)
+	s := testutil.NewSigner("implied")
+	reg := s.Sign(h.ChainID, s.Register())
+	h.Block()
+	if got := h.Sequence(s.DID); got != 0 {
+		t.Fatalf("before registering: next sequence %d, want 0", got)
+	}
+	h.MustBlock(reg)
+	if got := h.Sequence(s.DID); got != 1 {
+		t.Fatalf("after registering: next sequence %d, want 1", got)
+	}
+	if v := h.Get(app.AuthStore, app.SeqKey(s.DID)); v != nil {
+		t.Fatalf("a registration stored the sequence %x; it should be implied", v)
+	}
+	if r := h.Block(reg)[0]; r.Code != app.ErrSequenceReused.Code {
+		t.Fatalf("replayed registration: got %s/%d (%s), want sequence reused", r.Codespace, r.Code, r.Log)
+	}
+	if r := h.CheckTx(reg); r.Code != app.ErrSequenceReused.Code {
+		t.Fatalf("replayed registration in CheckTx: got %d (%s)", r.Code, r.Log)
+	}
+	next := testutil.NewKey("implied/2")
+	h.MustBlock(s.SignTx(tx.Body{ChainID: h.ChainID, Signer: s.KeyID, Sequence: 1, Msgs: testutil.Anys(s.RotateMsg(h.ChainID, next))}).MarshalWire())
+	if got := h.Sequence(s.DID); got != 2 {
+		t.Fatalf("after a second transaction: next sequence %d, want 2", got)
+	}
+	if v := h.Get(app.AuthStore, app.SeqKey(s.DID)); len(v) != 8 || v[7] != 2 {
+		t.Fatalf("stored sequence after a second transaction: %x, want 2", v)
+	}
+}

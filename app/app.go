@@ -74,7 +74,9 @@ type App struct {
 	block    *blockState       // between FinalizeBlock and Commit
 	metrics  *Metrics
 	sigCache *sigCache
-	clock    func() time.Time // metrics only
+	// signerKeys feeds Precheck (precheck.go).
+	signerKeys signerKeyCache
+	clock      func() time.Time // metrics only
 
 	genesisHash []byte // app hash after InitChain, before block 1
 }
@@ -178,11 +180,21 @@ func (a *App) Params() Params {
 	return a.params
 }
 
-// NextSequence returns the next sequence did must use, from committed state
-// r of the auth store.
-func NextSequence(r store.Reader, did string) uint64 {
-	bz := r.Get(seqKey(did))
+// NextSequence returns the next sequence did must use, from auth, a view
+// of the auth store, and ids, the identity store in the same view.
+//
+// A DID's sequence is stored once it has sent a transaction other than its
+// own successful registration: a registration (sequence 0) that succeeds
+// leaves the next sequence implied — 1, because the DID is now registered —
+// which saves a write to the auth store for every new identity. A DID that
+// is registered without a stored sequence (by a registration, or at
+// genesis) is therefore at 1; an unknown DID at 0.
+func NextSequence(auth, ids store.Reader, did string) uint64 {
+	bz := auth.Get(seqKey(did))
 	if bz == nil {
+		if identity.IsRegistered(ids, did) {
+			return 1
+		}
 		return 0
 	}
 	return binary.BigEndian.Uint64(bz)

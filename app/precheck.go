@@ -2,14 +2,13 @@ package app
 
 import (
 	"context"
-	"errors"
+	"sync"
 
 	abcicli "github.com/cometbft/cometbft/abci/client"
 	abci "github.com/cometbft/cometbft/abci/types"
 	"github.com/cometbft/cometbft/proxy"
 
 	"github.com/medchain/medchain/module"
-	"github.com/medchain/medchain/x/identity"
 )
 
 // Precheck does the expensive, state-independent part of admitting a new
@@ -31,15 +30,19 @@ func (a *App) Precheck(bz []byte) {
 	if err != nil {
 		return
 	}
-	ids, _, err := a.ms.Reader(identity.StoreName, 0)
-	if err != nil {
-		return
-	}
-	pub, err := a.Identity.Keeper.SignerKey(ids, d.tx.Body.Signer)
-	if errors.Is(err, identity.ErrNotFound) && len(d.msgs) == 1 {
+	// The signer's key: a registration carries it; for anyone else, the key
+	// CheckTx last resolved for that key id (signerKeys), if any. Reading
+	// the committed state here would walk trees whose node cache misses on
+	// everything the last block wrote, costing more than the verification
+	// it enables. A stale key only makes a useless cache entry.
+	var pub []byte
+	if len(d.msgs) == 1 {
 		if b, ok := d.msgs[0].(module.Bootstrapper); ok {
 			pub, _ = b.BootstrapKey(d.tx.Body.Signer)
 		}
+	}
+	if pub == nil {
+		pub = a.signerKeys.get(d.tx.Body.Signer)
 	}
 	if pub == nil || !a.verify(pub, d.signBytes, d.tx.Signature) {
 		return
@@ -83,4 +86,30 @@ func (c *precheckClient) CheckTx(ctx context.Context, req *abci.RequestCheckTx) 
 		c.a.Precheck(req.Tx)
 	}
 	return c.Client.CheckTx(ctx, req)
+}
+
+// signerKeyCache remembers the public keys CheckTx resolved for signing key
+// ids, for Precheck, which cannot read the state machine's own trees. It
+// is a hint: Precheck only verifies with it ahead of time, and CheckTx and
+// FinalizeBlock resolve every key themselves. Bounded; emptied when full.
+type signerKeyCache struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+const maxSignerKeys = 1 << 16
+
+func (c *signerKeyCache) get(keyID string) []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[keyID]
+}
+
+func (c *signerKeyCache) put(keyID string, pub []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxSignerKeys {
+		c.m = make(map[string][]byte)
+	}
+	c.m[keyID] = pub
 }

@@ -314,11 +314,15 @@ func (h *Harness) Get(storeName string, key []byte) []byte {
 // Sequence returns did's next sequence in committed state.
 func (h *Harness) Sequence(did string) uint64 {
 	h.T.Helper()
-	r, _, err := h.App.Store().Reader(app.AuthStore, 0)
+	r, v, err := h.App.Store().Reader(app.AuthStore, 0)
 	if err != nil {
 		h.T.Fatalf("Reader(auth): %v", err)
 	}
-	return app.NextSequence(r, did)
+	ids, _, err := h.App.Store().Reader(identity.StoreName, v)
+	if err != nil {
+		h.T.Fatalf("Reader(identity): %v", err)
+	}
+	return app.NextSequence(r, ids, did)
 }
 
 // Proposal returns governance proposal id from committed state.

@@ -9,6 +9,7 @@ import (
 	"github.com/medchain/medchain/app"
 	"github.com/medchain/medchain/client"
 	"github.com/medchain/medchain/module"
+	"github.com/medchain/medchain/x/identity"
 )
 
 // Submit signs msgs with the vault's service key and submits them, as
@@ -32,7 +33,14 @@ func (s *Service) submit(ctx context.Context, msgs ...module.Msg) (*types.TxResu
 			s.seqMu.Unlock()
 			return nil, err
 		}
-		s.seq, s.seqOK = app.NextSequence(auth, s.did), true
+		// The vault's DID was registered before it first writes, so the
+		// identity store's height does not matter here.
+		ids, _, err := s.reader(identity.StoreName)
+		if err != nil {
+			s.seqMu.Unlock()
+			return nil, err
+		}
+		s.seq, s.seqOK = app.NextSequence(auth, ids, s.did), true
 	}
 	bz, err := client.BuildTx(signer, s.cfg.ChainID, s.seq, msgs...)
 	if err != nil {

@@ -182,6 +182,22 @@ func (c *signerCache) signingKeys(did string, bz []byte) *signerRecord {
 	return rec
 }
 
+// RegisteredDIDs returns the DID of every identity record in r, in key
+// order.
+func RegisteredDIDs(r store.Reader) []string {
+	var out []string
+	it := r.Iterator([]byte{0x01}, []byte{0x02})
+	defer it.Close()
+	for ; it.Valid(); it.Next() {
+		out = append(out, string(it.Key()[1:]))
+	}
+	return out
+}
+
+// IsRegistered reports whether did has an identity record in r (active or
+// deactivated), without decoding it.
+func IsRegistered(r store.Reader, did string) bool { return r.Has(recordKey(did)) }
+
 // IsActive reports whether did is registered and not deactivated.
 func (k Keeper) IsActive(r store.Reader, did string) bool {
 	rec, err := k.Get(r, did)

@@ -1,0 +1,4 @@
+package app
+
+// SeqKey is the auth store key of a DID's stored sequence, for tests.
+var SeqKey = seqKey
