@@ -305,7 +305,7 @@ func (c *Client) Verify(ctx context.Context, r VerifyRequest) (*supplyapi.Verify
 
 // Unit returns one unit (epc: an EPC URI or a GS1 Digital Link) with its
 // product and lot; with prove, the answer carries the proof of the unit
-// record (check it with Verifier.VerifyProof).
+// record (Verifier.Unit checks it).
 func (c *Client) Unit(ctx context.Context, epc string, prove bool) (*supplyapi.UnitAnswer, error) {
 	var out supplyapi.UnitAnswer
 	p := "/supply/unit?epc=" + url.QueryEscape(epc) + "&prove=" + fmt.Sprint(prove)
@@ -433,7 +433,8 @@ func (c *Client) ProvenanceAs(ctx context.Context, epc string, verify bool, toke
 
 // Provenance is a unit's provenance. When Verified is set, Unit and every
 // event were decoded from bytes proven against the app hash of a header
-// the light client verified at Height+1 (Unit nil: its absence proven).
+// the light client verified at Height+1. Unit nil means the node reported
+// no unit record for EPC; that is not proven (ADR 0010).
 //
 // Trade maps the id of each event with trade details to what the node
 // disclosed (supplyapi.TradeDisclosed, TradeWithheld, TradeUnavailable).
@@ -489,11 +490,15 @@ func NewMsgSetGLNs(orgID, partyGLN string, locationGLNs []string) *org.MsgSetGLN
 }
 
 // Provenance reads a unit's provenance with proofs and verifies each: the
-// unit record (or its absence) and every event record, all at one height,
-// against the app hash of the verified header; the records are decoded
-// from the proven bytes. It also checks that the unit's last event is in
-// the list (a truncated history fails); a node leaving out an event from
-// the middle of the history is not detected (see supplyapi.ProvenanceAnswer).
+// unit record and every event record, all at one height, against the app
+// hash of the verified header; the records are decoded from the proven
+// bytes, and the proven unit must be the one of the EPC asked
+// (CheckUnitProof). It also checks that the unit's last event is in the
+// list (a truncated history fails); a node leaving out an event from the
+// middle of the history is not detected (see supplyapi.ProvenanceAnswer).
+// An answer without a unit (an EPC that only appears in events) is not a
+// proof that there is none: units are found through an unauthenticated
+// index, so their absence cannot be proven (ADR 0010).
 func (v *Verifier) Provenance(ctx context.Context, epc string) (*Provenance, error) {
 	return v.ProvenanceAs(ctx, epc, "")
 }
@@ -507,15 +512,12 @@ func (v *Verifier) ProvenanceAs(ctx context.Context, epc, token string) (*Proven
 	if _, err := v.c.supplyDo(ctx, http.MethodGet, p, token, "", nil, &ans); err != nil {
 		return nil, err
 	}
+	if !SameEPC(epc, ans.EPC) {
+		return nil, fmt.Errorf("%w: the node answered for %s, not for the EPC asked", ErrVerification, ans.EPC)
+	}
 	out := &Provenance{EPC: ans.EPC, Height: ans.Height, Events: make([]*supply.StoredEvent, 0, len(ans.Events))}
 	var vr *VerifiedRead
-	check := func(pr *types.Proof, key []byte, what string) error {
-		if pr == nil {
-			return fmt.Errorf("%w: the node sent no proof of %s", ErrVerification, what)
-		}
-		if pr.Store != supply.StoreName || !bytes.Equal(pr.Key, key) || pr.Height != ans.Height {
-			return fmt.Errorf("%w: the node's proof is not of %s at height %d", ErrVerification, what, ans.Height)
-		}
+	verify := func(pr *types.Proof, what string) error {
 		r, err := v.VerifyProof(ctx, pr)
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)
@@ -523,13 +525,22 @@ func (v *Verifier) ProvenanceAs(ctx context.Context, epc, token string) (*Proven
 		vr = r
 		return nil
 	}
-	if err := check(ans.UnitProof, supply.UnitKey(ans.EPC), "unit "+ans.EPC); err != nil {
-		return nil, err
+	check := func(pr *types.Proof, key []byte, what string) error {
+		if pr == nil {
+			return fmt.Errorf("%w: the node sent no proof of %s", ErrVerification, what)
+		}
+		if pr.Store != supply.StoreName || !bytes.Equal(pr.Key, key) || pr.Height != ans.Height {
+			return fmt.Errorf("%w: the node's proof is not of %s at height %d", ErrVerification, what, ans.Height)
+		}
+		return verify(pr, what)
 	}
-	if ans.UnitProof.Value != nil {
-		u := &supply.Unit{}
-		if err := json.Unmarshal(ans.UnitProof.Value, u); err != nil || u.EPC != ans.EPC {
-			return nil, fmt.Errorf("%w: the proven value is not the unit %s", ErrVerification, ans.EPC)
+	if ans.Unit != nil || ans.UnitProof != nil {
+		u, err := CheckUnitProof(ans.UnitProof, ans.EPC, ans.Height)
+		if err != nil {
+			return nil, err
+		}
+		if err := verify(ans.UnitProof, "unit "+ans.EPC); err != nil {
+			return nil, err
 		}
 		out.Unit = u
 	}
@@ -559,13 +570,98 @@ func (v *Verifier) ProvenanceAs(ctx context.Context, epc, token string) (*Proven
 		return nil, fmt.Errorf("%w: the unit's last event %d is missing from the history", ErrVerification, out.Unit.LastEvent)
 	}
 	if out.Unit == nil && len(out.Events) == 0 {
-		return nil, fmt.Errorf("%w: no unit %s (absence proven at height %d)", ErrNotFound, ans.EPC, ans.Height)
+		return nil, fmt.Errorf("%w: the node reports no unit %s and no event on it at height %d (not proven)", ErrNotFound, ans.EPC, ans.Height)
 	}
 	out.Verified = vr
 	return out, nil
 }
 
-// ErrNotFound reports a proven absence.
+// Unit reads one unit (epc: an EPC URI or a GS1 Digital Link) with the
+// proof of its record and verifies it against the app hash of the
+// verified header: the proof must be of a unit record (supply.UnitKey of
+// the proven unit's number) at the answer's height, and the proven unit
+// must be the one of the EPC asked (CheckUnitProof). The answer's Unit is
+// replaced by the proven one. A node's "no such unit" (a *SupplyError,
+// 404) is not proven (ADR 0010).
+func (v *Verifier) Unit(ctx context.Context, epc string) (*supplyapi.UnitAnswer, *VerifiedRead, error) {
+	ans, err := v.c.Unit(ctx, epc, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	if ans.Unit == nil || !SameEPC(epc, ans.Unit.EPC) {
+		return nil, nil, fmt.Errorf("%w: the node answered for another unit than the EPC asked", ErrVerification)
+	}
+	u, err := CheckUnitProof(ans.Proof, ans.Unit.EPC, ans.Height)
+	if err != nil {
+		return nil, nil, err
+	}
+	vr, err := v.VerifyProof(ctx, ans.Proof)
+	if err != nil {
+		return nil, nil, err
+	}
+	ans.Unit = u
+	return ans, vr, nil
+}
+
+// CheckUnitProof checks what a proof of a unit record must say, before
+// its Merkle proof is checked (Verifier.VerifyProof): that pr is of store
+// "supply" at height, that its value is a unit whose EPC is epc (the EPC
+// URI asked for), and that its key is the record key of that unit's
+// number (supply.UnitKey(Number)). Units are keyed by number, found
+// through an unauthenticated index, so a node could otherwise prove some
+// other unit's record. It returns the unit decoded from the proven bytes.
+func CheckUnitProof(pr *types.Proof, epc string, height int64) (*supply.Unit, error) {
+	if pr == nil {
+		return nil, fmt.Errorf("%w: the node sent no proof of unit %s", ErrVerification, epc)
+	}
+	if pr.Store != supply.StoreName || pr.Height != height {
+		return nil, fmt.Errorf("%w: the node's proof is not of unit %s at height %d", ErrVerification, epc, height)
+	}
+	u := &supply.Unit{}
+	if pr.Value == nil || json.Unmarshal(pr.Value, u) != nil || u.EPC != epc {
+		return nil, fmt.Errorf("%w: the proven value is not the unit %s", ErrVerification, epc)
+	}
+	if u.Number == 0 || !bytes.Equal(pr.Key, supply.UnitKey(u.Number)) {
+		return nil, fmt.Errorf("%w: the node's proof of unit %s is not of its record key", ErrVerification, epc)
+	}
+	return u, nil
+}
+
+// SameEPC reports whether urn, the EPC URI a node answered for, is the EPC
+// asked: asked itself when asked is an EPC URI; when asked is a GS1 Digital
+// Link, its rendering as a URI with urn's company-prefix length (the node
+// picks that length from the chain's GS1 prefixes, which the caller does
+// not hold; every length gives the same GTIN or SSCC and serial).
+func SameEPC(asked, urn string) bool {
+	if asked == urn {
+		return true
+	}
+	if !strings.HasPrefix(asked, "http") {
+		return false
+	}
+	n := urnPrefixLen(urn)
+	got, ok := epcis.ToURN(asked, func(string) int { return n })
+	return ok && got == urn
+}
+
+// urnPrefixLen returns the length of the GS1 company prefix of an EPC
+// pure-identity URI (urn:epc:id:<scheme>:<prefix>.…), or 0.
+func urnPrefixLen(urn string) int {
+	rest, ok := strings.CutPrefix(urn, "urn:epc:id:")
+	if !ok {
+		return 0
+	}
+	if _, rest, ok = strings.Cut(rest, ":"); !ok {
+		return 0
+	}
+	cp, _, ok := strings.Cut(rest, ".")
+	if !ok {
+		return 0
+	}
+	return len(cp)
+}
+
+// ErrNotFound reports that the node found no such record.
 var ErrNotFound = errors.New("not found")
 
 // StreamEndedError is returned by WatchRecalls when the node closed the

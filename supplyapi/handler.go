@@ -31,7 +31,9 @@ import (
 // Chain reads committed state.
 type Chain interface {
 	// Reader returns a reader of one module store at the latest committed
-	// height, and that height.
+	// height, and that height. The handler also reads the supply module's
+	// index store (supply.IndexStoreName) through it, as store.MultiStore
+	// serves index stores: the latest content, at any height.
 	Reader(name string) (store.Reader, int64, error)
 	// Prove returns the value of key in store name at exactly height and
 	// the ProofOps chaining it (or its absence) to the app hash committed
@@ -444,7 +446,7 @@ func (h *Handler) verify(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, "bad_request", "give gtin and serial, or link")
 		return
 	}
-	rd, height, ok := h.state(w, supply.StoreName)
+	rs, height, ok := h.supplyState(w)
 	if !ok {
 		return
 	}
@@ -456,7 +458,7 @@ func (h *Handler) verify(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusServiceUnavailable, "unavailable", "the time of block %d is not readable yet; retry", height)
 		return
 	}
-	res := h.cfg.Keeper.Verify(rd, gtin, serial, lot, expiry, bt)
+	res := h.cfg.Keeper.Verify(rs, gtin, serial, lot, expiry, bt)
 	writeJSON(w, http.StatusOK, VerifyAnswer{VerifyResult: res, Height: height, BlockTime: bt.UTC()})
 }
 
@@ -567,7 +569,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 		}
 		f.After = n
 	}
-	rd, height, ok := h.state(w, supply.StoreName)
+	rs, height, ok := h.supplyState(w)
 	if !ok {
 		return
 	}
@@ -577,7 +579,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 	// Scan in bounded pages until perPage events pass the event-time filter.
 	for round := 0; round < 50 && len(list) < perPage; round++ {
 		f.Limit = perPage + 1
-		page := h.cfg.Keeper.Events(rd, f)
+		page := h.cfg.Keeper.Events(rs, f)
 		for _, se := range page {
 			if len(list) == perPage {
 				more = true

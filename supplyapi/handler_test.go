@@ -69,6 +69,19 @@ func (c harnessChain) BlockTime(height int64) (time.Time, error) {
 	return testutil.BlockTime(height), nil
 }
 
+// readers reads the supply store and the unit index as last committed.
+func (f *fixture) readers() supply.Readers {
+	st, _, err := f.h.App.Store().Reader(supply.StoreName, 0)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	idx, _, err := f.h.App.Store().Reader(supply.IndexStoreName, 0)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return supply.Readers{State: st, Index: idx}
+}
+
 type fixture struct {
 	t      *testing.T
 	h      *testutil.Harness
@@ -235,9 +248,11 @@ func TestProvenanceProofs(t *testing.T) {
 			t.Fatalf("a changed value verified: %v", err)
 		}
 	}
-	check(pa.UnitProof, supply.UnitKey(unit("1")))
+	// The unit's record is at its number's key, and the proven value is
+	// that unit.
+	check(pa.UnitProof, supply.UnitKey(pa.Unit.Number))
 	var u supply.Unit
-	if err := json.Unmarshal(pa.UnitProof.Value, &u); err != nil || u.Custodian != mfr || u.PendingTo != dist {
+	if err := json.Unmarshal(pa.UnitProof.Value, &u); err != nil || u.EPC != unit("1") || u.Number != 1 || u.Custodian != mfr || u.PendingTo != dist {
 		t.Fatalf("proven unit %+v (%v)", u, err)
 	}
 	for _, e := range pa.Events {
@@ -256,10 +271,29 @@ func TestProvenanceProofs(t *testing.T) {
 	if st := f.do("GET", "/epcis/provenance?epc="+url.QueryEscape(unit("9")), "", "", nil, &eb); st != 404 || eb.Error.Code != "not_found" {
 		t.Fatalf("unknown unit: %d %+v", st, eb)
 	}
+	// An EPC that only appears in events (a returnable asset) has no unit
+	// record: its events are proven, and no unit proof is sent (absence
+	// cannot be proven through the unauthenticated unit index).
+	const asset = "urn:epc:id:grai:4012345.00001.7"
+	inspect := doc(ev("inspecting", "OBSERVE", map[string]any{"epcList": []string{asset}}))
+	if st := f.do("POST", "/epcis/capture", f.token(mfr), "application/json", inspect, &cr); st != http.StatusCreated {
+		t.Fatalf("inspect: %d %+v", st, cr)
+	}
+	var ap supplyapi.ProvenanceAnswer
+	if st := f.do("GET", "/epcis/provenance?epc="+url.QueryEscape(asset), "", "", nil, &ap); st != 200 || ap.Unit != nil || ap.UnitProof != nil || len(ap.Events) != 1 {
+		t.Fatalf("provenance of %s: %d %+v", asset, st, ap)
+	}
+	if p := ap.Events[0].Proof; p == nil || !bytes.Equal(p.Key, supply.EventKey(ap.Events[0].ID)) ||
+		proof.Verify(p.ProofOps, f.h.AppHashes[ap.Height], supply.StoreName, p.Key, p.Value) != nil {
+		t.Fatalf("event proof of %s: %+v", asset, p)
+	}
 	// /supply/unit proves the unit record too.
 	var ua supplyapi.UnitAnswer
 	if st := f.do("GET", "/supply/unit?epc="+url.QueryEscape("https://id.gs1.org/01/"+gtin+"/21/2"), "", "", nil, &ua); st != 200 || ua.Unit.EPC != unit("2") || ua.Lot == nil || !ua.Lot.HasTempRange {
 		t.Fatalf("unit by Digital Link: %d %+v", st, ua)
+	}
+	if !bytes.Equal(ua.Proof.Key, supply.UnitKey(ua.Unit.Number)) || ua.Unit.Number != 2 {
+		t.Fatalf("unit proof of key %X for unit number %d", ua.Proof.Key, ua.Unit.Number)
 	}
 	if err := proof.Verify(ua.Proof.ProofOps, f.h.AppHashes[ua.Height], supply.StoreName, ua.Proof.Key, ua.Proof.Value); err != nil {
 		t.Fatal(err)
@@ -297,8 +331,7 @@ func TestCaptureRefusals(t *testing.T) {
 	if st := f.do("POST", "/epcis/capture", f.token(dist), "application/json", commission, &eb); st != 422 || eb.Error.Code != "supply/5" || len(eb.Events) != 1 || eb.Events[0].Event != 0 {
 		t.Errorf("commission by a non-owner: %d %+v", st, eb)
 	}
-	rd, _, _ := f.h.App.Store().Reader(supply.StoreName, 0)
-	if u := f.h.App.Supply.Keeper.Unit(rd, unit("1")); u != nil {
+	if u := f.h.App.Supply.Keeper.Unit(f.readers(), unit("1")); u != nil {
 		t.Fatalf("a refused capture changed state: %+v", u)
 	}
 }

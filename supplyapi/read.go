@@ -31,6 +31,13 @@ type ProvenEvent struct {
 // oldest first, all read at Height and each proven against the app hash
 // committed for Height (in header Height+1).
 //
+// UnitProof proves the unit's record, at key supply.UnitKey(Unit.Number)
+// (units are found through the node's unauthenticated unit index, ADR
+// 0010): a verifier checks that key and that the proven record's EPC is
+// the one it asked for (client.CheckUnitProof). An EPC with no unit record
+// (one that only appears in events) has no UnitProof: its absence cannot
+// be proven.
+//
 // What the proofs do not cover: that the list is complete. Each returned
 // event is proven to be in state, but a node could leave events out; the
 // SDK checks that the unit's last event (Unit.LastEvent, proven) is among
@@ -51,7 +58,7 @@ type UnitAnswer struct {
 	Lot      *supply.Lot     `json:"lot,omitempty"`
 	Children []string        `json:"children,omitempty"`
 	Recalled bool            `json:"recalled"`
-	Proof    *apitypes.Proof `json:"proof,omitempty"` // of the unit record
+	Proof    *apitypes.Proof `json:"proof,omitempty"` // of the unit record, key supply.UnitKey(Unit.Number); see ProvenanceAnswer
 }
 
 // ProductAnswer answers GET /supply/product.
@@ -122,6 +129,29 @@ func (h *Handler) state(w http.ResponseWriter, name string) (store.Reader, int64
 	return rd, height, true
 }
 
+// supplyState returns the readers the keeper finds units with — the
+// latest committed supply state and the unit index — and the state's
+// height, or answers 503 and returns false.
+func (h *Handler) supplyState(w http.ResponseWriter) (supply.Readers, int64, bool) {
+	rd, height, ok := h.state(w, supply.StoreName)
+	if !ok {
+		return supply.Readers{}, 0, false
+	}
+	idx, err := h.unitIndex()
+	if err != nil {
+		fail(w, http.StatusServiceUnavailable, "unavailable", "state not readable yet")
+		return supply.Readers{}, 0, false
+	}
+	return supply.Readers{State: rd, Index: idx}, height, true
+}
+
+// unitIndex returns a reader of the unit index (supply.IndexStoreName),
+// which serves every height (supply.Readers).
+func (h *Handler) unitIndex() (store.Reader, error) {
+	idx, _, err := h.cfg.Chain.Reader(supply.IndexStoreName)
+	return idx, err
+}
+
 func (h *Handler) provenance(w http.ResponseWriter, r *http.Request) {
 	epc := r.URL.Query().Get("epc")
 	if epc == "" {
@@ -137,12 +167,12 @@ func (h *Handler) provenance(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	epc = h.toURN(epc)
-	rd, height, ok := h.state(w, supply.StoreName)
+	rs, height, ok := h.supplyState(w)
 	if !ok {
 		return
 	}
-	ans := ProvenanceAnswer{EPC: epc, Height: height, Unit: h.cfg.Keeper.Unit(rd, epc), Events: []ProvenEvent{}}
-	for _, se := range h.cfg.Keeper.Provenance(rd, epc) {
+	ans := ProvenanceAnswer{EPC: epc, Height: height, Unit: h.cfg.Keeper.Unit(rs, epc), Events: []ProvenEvent{}}
+	for _, se := range h.cfg.Keeper.Provenance(rs, epc) {
 		pe := ProvenEvent{StoredEvent: se}
 		pe.Trade, pe.TradeStatus = h.disclose(v, se)
 		ans.Events = append(ans.Events, pe)
@@ -152,9 +182,11 @@ func (h *Handler) provenance(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if withProofs {
-		// Proves the unit record, or its absence (an SSCC or an EPC that
-		// only appears in events).
-		if !h.prove(w, &ans.UnitProof, supply.UnitKey(epc), height) {
+		// Proves the unit record, found through the unit index; an EPC
+		// with no unit (one that only appears in events) gets no unit
+		// proof: the index is not authenticated, so its absence cannot be
+		// proven (ADR 0010).
+		if ans.Unit != nil && !h.prove(w, &ans.UnitProof, supply.UnitKey(ans.Unit.Number), height) {
 			return
 		}
 		for i := range ans.Events {
@@ -177,22 +209,23 @@ func (h *Handler) unit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	epc = h.toURN(epc)
-	rd, height, ok := h.state(w, supply.StoreName)
+	rs, height, ok := h.supplyState(w)
 	if !ok {
 		return
 	}
-	u := h.cfg.Keeper.Unit(rd, epc)
+	rd := rs.State
+	u := h.cfg.Keeper.Unit(rs, epc)
 	if u == nil {
 		fail(w, http.StatusNotFound, "not_found", "no unit %s at height %d", clip(epc), height)
 		return
 	}
-	ans := UnitAnswer{Height: height, Unit: u, Children: h.cfg.Keeper.Children(rd, epc)}
+	ans := UnitAnswer{Height: height, Unit: u, Children: h.cfg.Keeper.Children(rs, epc)}
 	if u.GTIN != "" {
 		ans.Product = h.cfg.Keeper.Product(rd, u.GTIN)
 		ans.Lot = h.cfg.Keeper.Lot(rd, u.GTIN, u.Lot)
 		ans.Recalled = h.cfg.Keeper.Recall(rd, u.GTIN, u.Lot) != nil
 	}
-	if withProof && !h.prove(w, &ans.Proof, supply.UnitKey(epc), height) {
+	if withProof && !h.prove(w, &ans.Proof, supply.UnitKey(u.Number), height) {
 		return
 	}
 	writeJSON(w, http.StatusOK, ans)
@@ -300,11 +333,11 @@ func (h *Handler) recalls(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rd, height, ok := h.state(w, supply.StoreName)
+	rs, height, ok := h.supplyState(w)
 	if !ok {
 		return
 	}
-	ans := RecallsAnswer{Org: orgID, Height: height, Notices: h.cfg.Keeper.RecallNotices(rd, orgID), Recalls: h.cfg.Keeper.Recalls(rd)}
+	ans := RecallsAnswer{Org: orgID, Height: height, Notices: h.cfg.Keeper.RecallNotices(rs, orgID), Recalls: h.cfg.Keeper.Recalls(rs.State)}
 	if ans.Notices == nil {
 		ans.Notices = []supply.RecallNotice{}
 	}

@@ -215,12 +215,12 @@ func (h *Handler) recallStream(w http.ResponseWriter, r *http.Request) {
 	}
 	defer h.streams.Add(-1)
 
-	rd, height, ok := h.state(w, supply.StoreName)
+	rs, height, ok := h.supplyState(w)
 	if !ok {
 		return
 	}
-	prev := h.cfg.Keeper.RecallNotices(rd, orgID)
-	first := RecallUpdate{Org: orgID, Height: height, Initial: true, Count: len(prev), Notices: prev, Recalls: h.cfg.Keeper.Recalls(rd)}
+	prev := h.cfg.Keeper.RecallNotices(rs, orgID)
+	first := RecallUpdate{Org: orgID, Height: height, Initial: true, Count: len(prev), Notices: prev, Recalls: h.cfg.Keeper.Recalls(rs.State)}
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream")
 	hd.Set("Cache-Control", "no-store")
@@ -260,6 +260,10 @@ func (h *Handler) recallStream(w http.ResponseWriter, r *http.Request) {
 			if err != nil || latest <= last {
 				continue
 			}
+			idx, err := h.unitIndex()
+			if err != nil {
+				continue
+			}
 			orgs, _, err := h.cfg.Chain.Reader(org.StoreName)
 			if err != nil {
 				h.cfg.Logger.Error("recall stream: org state unreadable", "height", latest, "err", err.Error())
@@ -271,7 +275,7 @@ func (h *Handler) recallStream(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			var err2 error
-			last, prev, err2 = h.advance(s, orgID, last, latest, rd, prev)
+			last, prev, err2 = h.advance(s, orgID, last, latest, supply.Readers{State: rd, Index: idx}, prev)
 			if err2 != nil {
 				return // the client is gone or too slow: dropped
 			}
@@ -280,20 +284,21 @@ func (h *Handler) recallStream(w http.ResponseWriter, r *http.Request) {
 }
 
 // advance reads the organization's notices at each height after last up
-// to latest (rd reads latest) and writes an update for each height where
-// they changed; heights the chain no longer keeps, or more than
-// streamCatchUp of them, fold into one update at latest. It returns the
-// height and notices reached, or the write error.
-func (h *Handler) advance(s *sse, orgID string, last, latest int64, rd store.Reader, prev []supply.RecallNotice) (int64, []supply.RecallNotice, error) {
+// to latest (rs reads latest; its unit index serves every height) and
+// writes an update for each height where they changed; heights the chain
+// no longer keeps, or more than streamCatchUp of them, fold into one
+// update at latest. It returns the height and notices reached, or the
+// write error.
+func (h *Handler) advance(s *sse, orgID string, last, latest int64, rs supply.Readers, prev []supply.RecallNotice) (int64, []supply.RecallNotice, error) {
 	hist, _ := h.cfg.Chain.(HistoryReader)
 	from := last + 1
 	for ht := from; ht <= latest; ht++ {
-		at := rd
+		at := rs
 		if ht < latest {
 			if hist == nil || latest-last > streamCatchUp {
 				ht = latest // fold the rest
 			} else if r, err := hist.ReaderAt(supply.StoreName, ht); err == nil {
-				at = r
+				at.State = r
 			} else {
 				ht = latest
 			}

@@ -299,8 +299,7 @@ func TestVerifyUsesBlockTime(t *testing.T) {
 		t.Fatalf("block time %v, want %v (height %d)", v.BlockTime, want, v.Height)
 	}
 	// The same state judged at this machine's clock would say otherwise.
-	rd, _, _ := f.h.App.Store().Reader(supply.StoreName, 0)
-	if res := f.h.App.Supply.Keeper.Verify(rd, gtin, "5", "L0", "2025-01-01", testutil.BlockTime(v.Height).AddDate(1, 0, 0)); res.Verified {
+	if res := f.h.App.Supply.Keeper.Verify(f.readers(), gtin, "5", "L0", "2025-01-01", testutil.BlockTime(v.Height).AddDate(1, 0, 0)); res.Verified {
 		t.Fatalf("a year later the lot should be expired: %+v", res)
 	}
 }
@@ -325,8 +324,7 @@ func TestCaptureSealsTheResolvingDestination(t *testing.T) {
 	if bytes.Contains(sent, []byte(nobody)) || bytes.Contains(sent, []byte(canaryPO)) || !bytes.Contains(sent, []byte(sgln(locGLN[dist]))) {
 		t.Fatalf("the sealed message keeps the wrong destinations or details: %q", sent)
 	}
-	rd, _, _ := f.h.App.Store().Reader(supply.StoreName, 0)
-	if u := f.h.App.Supply.Keeper.Unit(rd, unit("D1")); u == nil || u.PendingTo != dist {
+	if u := f.h.App.Supply.Keeper.Unit(f.readers(), unit("D1")); u == nil || u.PendingTo != dist {
 		t.Fatalf("unit %+v, want in transit to %s", u, dist)
 	}
 }

@@ -197,27 +197,21 @@ func newQuerySupplyCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ans, err := c.Unit(cmd.Context(), args[0], unitVerify)
-			if err != nil {
-				return err
-			}
+			var ans *supplyapi.UnitAnswer
 			var vr *client.VerifiedRead
 			if unitVerify {
+				// The proof must be of the record of the unit asked for
+				// (its number's key, the proven EPC the one asked):
+				// Verifier.Unit checks both, then the Merkle proof.
 				v, err := supplyVerifier(cmd, g, c)
 				if err != nil {
 					return err
 				}
-				if ans.Proof == nil || ans.Proof.Store != supply.StoreName || string(ans.Proof.Key) != string(supply.UnitKey(ans.Unit.EPC)) {
-					return fmt.Errorf("%w: the node's proof is not of unit %s", client.ErrVerification, ans.Unit.EPC)
-				}
-				if vr, err = v.VerifyProof(cmd.Context(), ans.Proof); err != nil {
+				if ans, vr, err = v.Unit(cmd.Context(), args[0]); err != nil {
 					return err
 				}
-				u := &supply.Unit{}
-				if err := json.Unmarshal(ans.Proof.Value, u); err != nil || u.EPC != ans.Unit.EPC {
-					return fmt.Errorf("%w: the proven value is not unit %s", client.ErrVerification, ans.Unit.EPC)
-				}
-				ans.Unit = u
+			} else if ans, err = c.Unit(cmd.Context(), args[0], false); err != nil {
+				return err
 			}
 			out := struct {
 				*supplyapi.UnitAnswer

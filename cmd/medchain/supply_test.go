@@ -295,6 +295,28 @@ func TestSupplyChainCLI(t *testing.T) {
 	if !slices.Equal(steps, wantSteps) || prov.Verified == nil || prov.Verified.AppHash == "" || prov.Unit.Custodian != pharm.id {
 		t.Fatalf("provenance of %s: steps %v (want %v), unit %+v, verified %+v", units[1], steps, wantSteps, prov.Unit, prov.Verified)
 	}
+	// The unit record alone, proven: by its URI and by the GS1 Digital
+	// Link on the pack, the proof is of the unit's number key and the
+	// proven unit is the one asked.
+	for _, asked := range []string{units[1], "https://id.gs1.org/01/" + gtin + "/21/A2"} {
+		var ua struct {
+			Unit struct {
+				EPC       string `json:"epc"`
+				Number    uint64 `json:"number"`
+				Custodian string `json:"custodian"`
+			} `json:"unit"`
+			Proof *struct {
+				Key string `json:"key"`
+			} `json:"proof"`
+			Verified *struct {
+				AppHash string `json:"app_hash"`
+			} `json:"verified"`
+		}
+		js(&ua, "query", "supply", "unit", asked, "--verify")
+		if ua.Unit.EPC != units[1] || ua.Unit.Number == 0 || ua.Unit.Custodian != pharm.id || ua.Proof == nil || ua.Verified == nil || ua.Verified.AppHash == "" {
+			t.Fatalf("unit %s --verify: %+v", asked, ua)
+		}
+	}
 	// Trade details: each trading partner and the regulator read those of
 	// their shipments, checked against the proven commitments; the
 	// pharmacy does not read the manufacturer's shipment to the

@@ -118,7 +118,7 @@ func BenchmarkVerify(b *testing.B) {
 	}
 	w, rate, cpu := verifyState.w, verifyState.rate, verifyState.cpu
 	w.h.T = b
-	r := w.reader()
+	r := w.readers()
 	now := testutil.BlockTime(w.h.Height)
 	rng := rand.New(rand.NewSource(1))
 	lat := make([]time.Duration, 0, b.N)

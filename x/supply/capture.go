@@ -43,7 +43,8 @@ type unitState struct {
 type eventPlan struct {
 	k        Keeper
 	ctx      *module.Context
-	kv       store.KV
+	kv       store.KV // the supply store
+	idx      store.KV // the unit index (IndexStoreName)
 	org      string
 	ev       *Event
 	units    map[string]*unitState // look-ups only; order comes from order
@@ -51,6 +52,7 @@ type eventPlan struct {
 	order    []*unitState
 	products map[string]*Product
 	lots     []*Lot     // lots to create (from ILMD)
+	lotsRead []*Lot     // registered lots read and found to agree with the event
 	links    []link     // child index writes (add) and deletes
 	touched  [][32]byte // EPC hashes to index the event under
 	seen     map[[32]byte]bool
@@ -72,8 +74,7 @@ func (p *eventPlan) load(epc string) *unitState {
 		return s
 	}
 	s := &unitState{h: EPCHash(epc)}
-	u := &Unit{}
-	if getJSON(p.kv, unitKeyH(s.h[:]), u) {
+	if u := unitByEPC(p.kv, p.idx, s.h[:], epc); u != nil {
 		s.u, s.orig, s.exists = u, *u, true
 	}
 	p.units[epc] = s
@@ -83,9 +84,16 @@ func (p *eventPlan) load(epc string) *unitState {
 }
 
 func (p *eventPlan) loadHash(h []byte) *unitState {
-	u := unitByHash(p.kv, h)
+	if s, ok := p.hashes[[32]byte(h)]; ok {
+		return s
+	}
+	u := unitByHash(p.kv, p.idx, h)
 	if u == nil {
-		panic(fmt.Sprintf("supply: index names a missing unit %X", h))
+		// The child index (authenticated) names a unit the unit index
+		// cannot find: this node's index is damaged. Refusing the
+		// transaction here makes the node's app hash differ from the
+		// others', so it stops instead of diverging silently.
+		panic(fmt.Sprintf("supply: no unit found for a unit the child index names (%X)", h))
 	}
 	return p.load(u.EPC)
 }
@@ -256,10 +264,15 @@ func (p *eventPlan) commission(epc string) error {
 
 // lot returns the event's lot of gtin, planning its creation from the ILMD
 // when it is not registered; a registered lot must agree on the expiry.
+//
+// Planning writes nothing, so a lot read once stays valid for the whole
+// event: each serial of a commissioning batch does not read it again.
 func (p *eventPlan) lot(gtin string) (*Lot, error) {
-	for _, l := range p.lots {
-		if l.GTIN == gtin {
-			return l, nil
+	for _, list := range [][]*Lot{p.lots, p.lotsRead} {
+		for _, l := range list {
+			if l.GTIN == gtin {
+				return l, nil
+			}
 		}
 	}
 	l := &Lot{}
@@ -268,6 +281,7 @@ func (p *eventPlan) lot(gtin string) (*Lot, error) {
 			return nil, ErrLotMismatch.Wrapf("lot %s of %s expires %s, the event says %s", l.Lot, gtin, l.Expiry, p.ev.ExpiryDate)
 		}
 		if l.Expiry != "" || p.ev.ExpiryDate == "" {
+			p.lotsRead = append(p.lotsRead, l)
 			return l, nil
 		}
 		l.Expiry = p.ev.ExpiryDate
@@ -750,10 +764,14 @@ func outside(temps []SensorReading, l *Lot) bool {
 // notices and the custodian index): active or in transit.
 func held(u *Unit) bool { return u.Status == StatusActive || u.Status == StatusInTransit }
 
-// apply writes the planned changes and the stored event.
+// apply writes the planned changes and the stored event. New units get
+// the next unit numbers, in the order the event loaded them, and their
+// index entries (replacing any stale entry of the same EPC).
 func (p *eventPlan) apply(index int) uint64 {
 	kv := p.kv
 	id := nextID(kv, keyNextEvent)
+	var nextUnit uint64 // read on the first new unit
+
 	for _, l := range p.lots {
 		store.SetJSON(kv, LotKey(l.GTIN, l.Lot), l)
 	}
@@ -799,7 +817,18 @@ func (p *eventPlan) apply(index int) uint64 {
 				kv.Set(heldKey(u.Custodian, u.GTIN, u.Lot, s.h[:]), []byte{1})
 			}
 		}
-		store.SetJSON(kv, unitKeyH(s.h[:]), u)
+		if !s.exists {
+			if nextUnit == 0 {
+				nextUnit = counter(kv, keyNextUnit)
+			}
+			u.Number = nextUnit
+			nextUnit++
+			p.idx.Set(IndexKey(s.h[:]), u64(u.Number))
+		}
+		store.SetJSON(kv, UnitKey(u.Number), u)
+	}
+	if nextUnit != 0 {
+		kv.Set(keyNextUnit, u64(nextUnit))
 	}
 	for _, c := range cohorts {
 		n := int64(0)
@@ -834,13 +863,19 @@ func (p *eventPlan) apply(index int) uint64 {
 	return id
 }
 
+// nextID takes the next id of the counter at key.
 func nextID(kv store.KV, key []byte) uint64 {
-	id := uint64(1)
-	if bz := kv.Get(key); bz != nil {
-		id = binary.BigEndian.Uint64(bz)
-	}
+	id := counter(kv, key)
 	kv.Set(key, u64(id+1))
 	return id
+}
+
+// counter reads the next id of the counter at key (ids start at 1).
+func counter(kv store.Reader, key []byte) uint64 {
+	if bz := kv.Get(key); bz != nil {
+		return binary.BigEndian.Uint64(bz)
+	}
+	return 1
 }
 
 // raise records an alert for an event that was not applied.
@@ -874,7 +909,7 @@ func (k Keeper) capture(ctx *module.Context, msg module.Msg) error {
 	if err := k.requireRole(ctx, m.Org, CaptureRoles); err != nil {
 		return err
 	}
-	kv := ctx.Store(StoreName)
+	kv, idx := ctx.Store(StoreName), ctx.Store(IndexStoreName)
 	params := k.Params(kv)
 	n := 0
 	for i := range m.Events {
@@ -886,7 +921,7 @@ func (k Keeper) capture(ctx *module.Context, msg module.Msg) error {
 	}
 	for i := range m.Events {
 		ev := &m.Events[i]
-		p := &eventPlan{k: k, ctx: ctx, kv: kv, org: m.Org, ev: ev, units: map[string]*unitState{}, hashes: map[[32]byte]*unitState{}, products: map[string]*Product{}, seen: map[[32]byte]bool{}}
+		p := &eventPlan{k: k, ctx: ctx, kv: kv, idx: idx, org: m.Org, ev: ev, units: map[string]*unitState{}, hashes: map[[32]byte]*unitState{}, products: map[string]*Product{}, seen: map[[32]byte]bool{}}
 		err := p.run()
 		var ae *alertErr
 		if errors.As(err, &ae) {

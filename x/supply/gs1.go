@@ -124,9 +124,11 @@ func isUnitEPC(epc string) bool {
 	return ok
 }
 
-// EPCHash is the key under which state holds a unit: SHA-256 of a domain
-// tag and the EPC URN, so that nobody can list serials from the keys
-// (ADR 0005); verification computes it from the URN it is asked about.
+// EPCHash is how keys name a unit: SHA-256 of a domain tag and the EPC
+// URN. The unit index (IndexStoreName) maps it to the unit's number, and
+// the custodian, child and EPC event indexes name units by it, so that
+// their keys list no serials (ADR 0005; the unit records themselves are
+// at sequential numbers since ADR 0010).
 func EPCHash(epc string) [32]byte {
 	return sha256.Sum256([]byte("medchain/supply/epc/v1\x00" + epc))
 }

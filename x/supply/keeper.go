@@ -1,6 +1,7 @@
 package supply
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -14,9 +15,22 @@ import (
 
 // Keeper reads and writes supply state. Every read function takes the
 // store reader of the supply module ("supply") at the height the caller
-// answers from, and orgs, where needed, the org store's reader.
+// answers from — those that find units by EPC (Unit, Children, Events,
+// Provenance, Held, RecallNotices, Verify, VerifyEPC) take it with the unit
+// index as Readers — and orgs, where needed, the org store's reader.
 type Keeper struct {
 	orgs OrgReader
+}
+
+// Readers is what the keeper reads to find units by EPC: State, the supply
+// store as committed at the height answered from, and Index, the unit
+// index (IndexStoreName). The index has no heights: a reader of it sees
+// its latest content whatever height it was opened at, and every entry
+// read is confirmed against State (the unit at the number it names must
+// have the EPC asked for), so any reader of it serves any height of State.
+type Readers struct {
+	State store.Reader
+	Index store.Reader
 }
 
 func getJSON(r store.Reader, key []byte, v any) bool { return store.GetJSON(r, StoreName, key, v) }
@@ -75,31 +89,68 @@ func (Keeper) Lots(r store.Reader, gtin string) []*Lot {
 }
 
 // Unit returns the unit with EPC epc (a pure-identity URN), or nil.
-func (Keeper) Unit(r store.Reader, epc string) *Unit {
+func (Keeper) Unit(r Readers, epc string) *Unit {
+	h := EPCHash(epc)
+	return unitByEPC(r.State, r.Index, h[:], epc)
+}
+
+// indexedNumber returns the unit number the index gives EPC hash h, or 0.
+// It is a hint: see unitByEPC.
+func indexedNumber(idx store.Reader, h []byte) uint64 {
+	bz := idx.Get(IndexKey(h))
+	if len(bz) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(bz)
+}
+
+// unitAt returns the unit at number n in st, or nil.
+func unitAt(st store.Reader, n uint64) *Unit {
+	if n == 0 {
+		return nil
+	}
 	u := &Unit{}
-	if !getJSON(r, UnitKey(epc), u) {
+	if !getJSON(st, UnitKey(n), u) {
 		return nil
 	}
 	return u
 }
 
-func unitByHash(r store.Reader, h []byte) *Unit {
-	u := &Unit{}
-	if !getJSON(r, unitKeyH(h), u) {
+// unitByEPC finds the unit with EPC epc (hash h): the index names a
+// number, and the authenticated unit at that number must have that EPC.
+// A missing entry, a number without a unit (an entry of a height never
+// committed, or of a later height than st's) or a unit of another EPC all
+// mean "no such unit" (nil).
+func unitByEPC(st, idx store.Reader, h []byte, epc string) *Unit {
+	u := unitAt(st, indexedNumber(idx, h))
+	if u == nil || u.EPC != epc {
+		return nil
+	}
+	return u
+}
+
+// unitByHash is unitByEPC for a unit known by its EPC hash (the custodian
+// and child indexes name units so): the unit found must hash to h.
+func unitByHash(st, idx store.Reader, h []byte) *Unit {
+	u := unitAt(st, indexedNumber(idx, h))
+	if u == nil {
+		return nil
+	}
+	if uh := EPCHash(u.EPC); !bytes.Equal(uh[:], h) {
 		return nil
 	}
 	return u
 }
 
 // Children returns the EPCs packed directly in container epc, in key order.
-func (Keeper) Children(r store.Reader, epc string) []string {
+func (Keeper) Children(r Readers, epc string) []string {
 	h := EPCHash(epc)
 	var out []string
 	p := childPrefix(h[:])
-	it := r.Iterator(p, store.PrefixEnd(p))
+	it := r.State.Iterator(p, store.PrefixEnd(p))
 	defer it.Close()
 	for ; it.Valid(); it.Next() {
-		if u := unitByHash(r, it.Key()[len(p):]); u != nil {
+		if u := unitByHash(r.State, r.Index, it.Key()[len(p):]); u != nil {
 			out = append(out, u.EPC)
 		}
 	}
@@ -117,13 +168,14 @@ func (Keeper) Event(r store.Reader, id uint64) *StoredEvent {
 
 // Provenance returns every event on the unit epc, oldest first: its own
 // events and those on the containers it was packed in while it was packed.
-func (k Keeper) Provenance(r store.Reader, epc string) []*StoredEvent {
+func (k Keeper) Provenance(r Readers, epc string) []*StoredEvent {
 	return k.Events(r, EventFilter{EPC: epc, Limit: -1})
 }
 
 // Events returns stored events matching f, in id (and so block time)
 // order, at most f.Limit (0: DefaultEventLimit; negative: all).
-func (k Keeper) Events(r store.Reader, f EventFilter) []*StoredEvent {
+func (k Keeper) Events(rs Readers, f EventFilter) []*StoredEvent {
+	r := rs.State
 	limit := f.Limit
 	if limit == 0 {
 		limit = DefaultEventLimit
@@ -155,7 +207,7 @@ func (k Keeper) Events(r store.Reader, f EventFilter) []*StoredEvent {
 	// A unit's creating event is not in the EPC index (Unit.FirstEvent).
 	var first uint64
 	if f.EPC != "" {
-		if u := k.Unit(r, f.EPC); u != nil && u.FirstEvent > f.After {
+		if u := k.Unit(rs, f.EPC); u != nil && u.FirstEvent > f.After {
 			first = u.FirstEvent
 		}
 	}
@@ -271,7 +323,8 @@ type RecallNotice struct {
 // RecallNotices returns exactly the recalled units orgID currently holds
 // (as custodian, active or in transit), in (gtin, lot, unit key) order. It
 // reads one index range per recall record, never every unit.
-func (k Keeper) RecallNotices(r store.Reader, orgID string) []RecallNotice {
+func (k Keeper) RecallNotices(rs Readers, orgID string) []RecallNotice {
+	r := rs.State
 	var out []RecallNotice
 	recalls := k.Recalls(r)
 	for _, rc := range recalls {
@@ -284,7 +337,7 @@ func (k Keeper) RecallNotices(r store.Reader, orgID string) []RecallNotice {
 			}
 			p = heldLotPrefix(orgID, rc.GTIN, rc.Lot)
 		}
-		k.heldIn(r, orgID, p, func(u *Unit) bool {
+		k.heldIn(rs, orgID, p, func(u *Unit) bool {
 			if u.GTIN == rc.GTIN && (rc.Lot == "" || rc.Lot == u.Lot) {
 				out = append(out, RecallNotice{EPC: u.EPC, GTIN: u.GTIN, Lot: u.Lot, Status: u.Status, Recall: *rc})
 			}
@@ -302,7 +355,7 @@ func (k Keeper) RecallNotices(r store.Reader, orgID string) []RecallNotice {
 
 // Held returns the EPCs of the units orgID holds (active or in transit),
 // at most limit (0: all), in index order.
-func (Keeper) Held(r store.Reader, orgID string, limit int) []string {
+func (Keeper) Held(r Readers, orgID string, limit int) []string {
 	var out []string
 	k := Keeper{}
 	k.heldIn(r, orgID, heldOrgPrefix(orgID), func(u *Unit) bool {
@@ -315,13 +368,14 @@ func (Keeper) Held(r store.Reader, orgID string, limit int) []string {
 // heldIn calls fn for each unit orgID holds whose custodian index entry
 // starts with prefix: units of their own, then each cohort's members that
 // are still in it, until fn returns false.
-func (k Keeper) heldIn(r store.Reader, orgID string, prefix []byte, fn func(*Unit) bool) {
+func (k Keeper) heldIn(rs Readers, orgID string, prefix []byte, fn func(*Unit) bool) {
+	r := rs.State
 	it := r.Iterator(prefix, store.PrefixEnd(prefix))
 	defer it.Close()
 	for ; it.Valid(); it.Next() {
 		key, val := it.Key(), it.Value()
 		if len(val) == 1 { // a unit of its own
-			if u := unitByHash(r, key[len(key)-32:]); u != nil && !fn(u) {
+			if u := unitByHash(r, rs.Index, key[len(key)-32:]); u != nil && !fn(u) {
 				return
 			}
 			continue
@@ -338,7 +392,7 @@ func (k Keeper) heldIn(r store.Reader, orgID string, prefix []byte, fn func(*Uni
 				}
 				// Members of this cohort only: the same event may hold
 				// cohorts of several GTINs.
-				u := k.Unit(r, epc)
+				u := k.Unit(rs, epc)
 				if u == nil || u.Cohort != id || u.Custodian != orgID || string(cohortKey(orgID, u.GTIN, u.Lot, id)) != string(key) {
 					continue
 				}
@@ -354,7 +408,8 @@ func (k Keeper) heldIn(r store.Reader, orgID string, prefix []byte, fn func(*Uni
 // state: gtin in any GTIN form, serial as in the SGTIN URN, and, if
 // given, the lot and expiry (YYYY-MM-DD) printed on the pack, judged at
 // time now (the block time of the height read).
-func (k Keeper) Verify(r store.Reader, gtin, serial, lot, expiry string, now time.Time) VerifyResult {
+func (k Keeper) Verify(rs Readers, gtin, serial, lot, expiry string, now time.Time) VerifyResult {
+	r := rs.State
 	res := VerifyResult{GTIN: gtin, Serial: serial}
 	g, ok := NormalizeGTIN(gtin)
 	if !ok {
@@ -370,24 +425,28 @@ func (k Keeper) Verify(r store.Reader, gtin, serial, lot, expiry string, now tim
 	// The URN's company-prefix partition is normally the owner's prefix
 	// length; an EPC encoded with another partition is found too.
 	res.EPC = SGTINURN(g, len(p.Prefix), serial)
-	if !r.Has(UnitKey(res.EPC)) {
-		for l := 6; l <= 12; l++ {
-			if e := SGTINURN(g, l, serial); l != len(p.Prefix) && r.Has(UnitKey(e)) {
+	u := k.Unit(rs, res.EPC)
+	for l := 6; u == nil && l <= 12; l++ {
+		if e := SGTINURN(g, l, serial); l != len(p.Prefix) {
+			if u = k.Unit(rs, e); u != nil {
 				res.EPC = e
-				break
 			}
 		}
 	}
-	return k.VerifyEPC(r, res.EPC, lot, expiry, now)
+	return k.verifyUnit(r, res.EPC, u, lot, expiry, now)
 }
 
 // VerifyEPC is Verify for an SGTIN URN.
-func (k Keeper) VerifyEPC(r store.Reader, epc, lot, expiry string, now time.Time) VerifyResult {
+func (k Keeper) VerifyEPC(r Readers, epc, lot, expiry string, now time.Time) VerifyResult {
+	return k.verifyUnit(r.State, epc, k.Unit(r, epc), lot, expiry, now)
+}
+
+// verifyUnit judges u, the unit epc names (nil: none).
+func (k Keeper) verifyUnit(r store.Reader, epc string, u *Unit, lot, expiry string, now time.Time) VerifyResult {
 	res := VerifyResult{EPC: epc}
 	if s, ok := ParseSGTIN(epc); ok {
 		res.GTIN, res.Serial = s.GTIN, s.Serial
 	}
-	u := k.Unit(r, epc)
 	if u == nil {
 		res.Reason, res.Detail = ReasonUnknownSerial, "no such serial was commissioned"
 		return res

@@ -8,13 +8,25 @@ import (
 // StoreName is the supply module's store and codespace.
 const StoreName = "supply"
 
-// State keys (store "supply"). h(epc) is EPCHash (32 bytes); ids are 8
-// bytes big-endian; strings are followed by 0x00 where another part comes
-// after them.
+// IndexStoreName is the supply module's index store (package store, index
+// stores; ADR 0010): unauthenticated, unversioned, not in the app hash.
+//
+//	0x01 | h(epc) -> unit number (8 BE)
+//
+// Each entry is derived from the authenticated state — the unit at
+// UnitKey(number) has that EPC — and is only a hint: every lookup confirms
+// it against that leaf (unitByEPC, unitByHash). An entry left by a height
+// that was never committed, or read with an older height's state, names a
+// number that is missing there or holds another unit, and reads as "no
+// such unit".
+const IndexStoreName = "supply-index"
+
+// State keys (store "supply"). h(epc) is EPCHash (32 bytes); ids and unit
+// numbers are 8 bytes big-endian; strings are followed by 0x00 where
+// another part comes after them.
 //
 //	0x01 | gtin14                                       -> Product (JSON)
 //	0x02 | gtin14 | 0x00 | lot                          -> Lot (JSON)
-//	0x03 | h(epc)                                       -> Unit (JSON)
 //	0x04 | custodian | 0x00 | gtin | 0x00 | lot | 0x00 | 0x01 | h(epc)   -> 0x01 (a unit an organization holds: active or in transit)
 //	0x04 | custodian | 0x00 | gtin | 0x00 | lot | 0x00 | 0x02 | event id -> count (8 BE): a cohort, the units that event
 //	                                                    created and that still sit with their first custodian (Unit.Cohort)
@@ -30,10 +42,15 @@ const StoreName = "supply"
 //	0x0E                                                -> next alert id
 //	0x0F | gtin14 | 0x00 | lot                          -> Recall (JSON); lot "" recalls every lot
 //	0x10                                                -> Params (JSON)
+//	0x11 | unit number                                  -> Unit (JSON), numbered from 1 in the order units are created
+//	0x12                                                -> next unit number
+//
+// (0x03, the unit at h(epc), is gone: units are numbered so that a batch
+// of new units appends at the tree's right edge instead of inserting at
+// random positions; IndexStoreName finds a unit's number. ADR 0010.)
 var (
 	prefixProduct  = []byte{0x01}
 	prefixLot      = []byte{0x02}
-	prefixUnit     = []byte{0x03}
 	prefixHeld     = []byte{0x04}
 	prefixChild    = []byte{0x05}
 	prefixEvent    = []byte{0x06}
@@ -47,6 +64,9 @@ var (
 	keyNextAlert   = []byte{0x0E}
 	prefixRecall   = []byte{0x0F}
 	keyParams      = []byte{0x10}
+	prefixUnit     = []byte{0x11}
+	keyNextUnit    = []byte{0x12}
+	prefixIndex    = []byte{0x01} // in IndexStoreName
 	zero           = []byte{0}
 )
 
@@ -66,14 +86,19 @@ func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 
 // ProductKey, LotKey, UnitKey, EventKey, AlertKey and RecallKey are the
 // state keys of the values the HTTP layer proves (/store/supply/<key>).
+// UnitKey takes the unit's number (Unit.Number), which the unit index
+// (IndexStoreName) gives for an EPC.
 func ProductKey(gtin string) []byte     { return cat(prefixProduct, []byte(gtin)) }
 func LotKey(gtin, lot string) []byte    { return cat(prefixLot, []byte(gtin), zero, []byte(lot)) }
 func lotPrefix(gtin string) []byte      { return cat(prefixLot, []byte(gtin), zero) }
-func UnitKey(epc string) []byte         { h := EPCHash(epc); return unitKeyH(h[:]) }
-func unitKeyH(h []byte) []byte          { return cat(prefixUnit, h) }
+func UnitKey(number uint64) []byte      { return cat(prefixUnit, u64(number)) }
 func EventKey(id uint64) []byte         { return cat(prefixEvent, u64(id)) }
 func AlertKey(id uint64) []byte         { return cat(prefixAlert, u64(id)) }
 func RecallKey(gtin, lot string) []byte { return cat(prefixRecall, []byte(gtin), zero, []byte(lot)) }
+
+// IndexKey is the key of the unit index entry of the EPC with hash h
+// (EPCHash) in IndexStoreName.
+func IndexKey(h []byte) []byte { return cat(prefixIndex, h) }
 
 func heldOrgPrefix(org string) []byte { return cat(prefixHeld, []byte(org), zero) }
 func heldLotPrefix(org, gtin, lot string) []byte {

@@ -6,7 +6,7 @@
 // receiving, dispensing, decommissioning, destroying, theft), counterfeit
 // and diversion alerts, lazy recalls with per-holder notice lists, cold
 // chain excursions and DSCSA-style verification. See README.md and ADRs
-// 0004 and 0005.
+// 0004, 0005 and 0010.
 package supply
 
 import (
@@ -66,3 +66,8 @@ func (m *Module) InitGenesis(ctx *module.Context, raw json.RawMessage) error {
 	}
 	return nil
 }
+
+var _ module.IndexUser = (*Module)(nil)
+
+// IndexStores implements module.IndexUser: the unit index, IndexStoreName.
+func (*Module) IndexStores() []string { return []string{IndexStoreName} }

@@ -403,7 +403,7 @@ func TestPropertyCustody(t *testing.T) {
 				want = append(want, e)
 			}
 		}
-		for _, n := range w.keeper().RecallNotices(w.reader(), o) {
+		for _, n := range w.keeper().RecallNotices(w.readers(), o) {
 			got = append(got, n.EPC)
 		}
 		slices.Sort(want)
@@ -453,7 +453,7 @@ func checkOutcome(t *testing.T, b, i int, o op, want outcome, r *abci.ExecTxResu
 // custodian.
 func checkState(t *testing.T, w *world, m *model, orgs []string, full bool) {
 	t.Helper()
-	r := w.reader()
+	r := w.readers()
 	for _, e := range m.order {
 		mu := m.units[e]
 		u := w.keeper().Unit(r, e)

@@ -15,7 +15,7 @@ import (
 
 func verify(t *testing.T, w *world, serial, lot, expiry string) supply.VerifyResult {
 	t.Helper()
-	return w.keeper().Verify(w.reader(), gtin, serial, lot, expiry, testutil.BlockTime(w.h.Height))
+	return w.keeper().Verify(w.readers(), gtin, serial, lot, expiry, testutil.BlockTime(w.h.Height))
 }
 
 func wantVerify(t *testing.T, w *world, serial, reason string) {
@@ -57,7 +57,7 @@ func TestLifecycle(t *testing.T) {
 	if u := w.unit(a); u.Parent != box || u.Custodian != mfr || u.Lot != "L1" || u.Expiry != "2030-01-31" {
 		t.Fatalf("unit after packing: %+v", u)
 	}
-	if ch := w.keeper().Children(w.reader(), box); len(ch) != 3 {
+	if ch := w.keeper().Children(w.readers(), box); len(ch) != 3 {
 		t.Fatalf("children: %v", ch)
 	}
 
@@ -77,10 +77,10 @@ func TestLifecycle(t *testing.T) {
 			t.Fatalf("after receiving %s: %+v", e, u)
 		}
 	}
-	if held := w.keeper().Held(w.reader(), mfr, 0); len(held) != 0 {
+	if held := w.keeper().Held(w.readers(), mfr, 0); len(held) != 0 {
 		t.Fatalf("manufacturer still holds %v", held)
 	}
-	if held := w.keeper().Held(w.reader(), dist, 0); len(held) != 4 {
+	if held := w.keeper().Held(w.readers(), dist, 0); len(held) != 4 {
 		t.Fatalf("distributor holds %v", held)
 	}
 	w.mustCapture(dist, ship(dist, pharm, box))
@@ -93,7 +93,7 @@ func TestLifecycle(t *testing.T) {
 
 	// Provenance of a: its own events and the box's while it was packed.
 	var steps []string
-	for _, e := range w.keeper().Provenance(w.reader(), a) {
+	for _, e := range w.keeper().Provenance(w.readers(), a) {
 		steps = append(steps, e.Event.BizStep)
 	}
 	want := []string{"commissioning", "packing", "shipping", "receiving", "shipping", "receiving", "unpacking", "dispensing"}
@@ -101,7 +101,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("provenance: %v, want %v", steps, want)
 	}
 	// Trade details never reach state: the stored shipment has a commitment.
-	evs := w.keeper().Events(w.reader(), supply.EventFilter{BizStep: "shipping"})
+	evs := w.keeper().Events(w.readers(), supply.EventFilter{BizStep: "shipping"})
 	if len(evs) != 2 {
 		t.Fatalf("shipping events: %d", len(evs))
 	}
@@ -114,15 +114,15 @@ func TestLifecycle(t *testing.T) {
 			t.Fatalf("commitment does not open")
 		}
 	}
-	if evs := w.keeper().Events(w.reader(), supply.EventFilter{Disposition: "dispensed"}); len(evs) != 1 {
+	if evs := w.keeper().Events(w.readers(), supply.EventFilter{Disposition: "dispensed"}); len(evs) != 1 {
 		t.Fatalf("dispensed events: %d", len(evs))
 	}
 	from := testutil.BlockTime(1)
-	if evs := w.keeper().Events(w.reader(), supply.EventFilter{From: from, To: from.Add(time.Hour)}); len(evs) != 8 {
+	if evs := w.keeper().Events(w.readers(), supply.EventFilter{From: from, To: from.Add(time.Hour)}); len(evs) != 8 {
 		t.Fatalf("time range events: %d", len(evs))
 	}
 	// Every state key a read names is provable: the keys exist in the store.
-	for _, k := range [][]byte{supply.UnitKey(a), supply.ProductKey(gtin), supply.LotKey(gtin, "L1"), supply.EventKey(1)} {
+	for _, k := range [][]byte{supply.UnitKey(w.unit(a).Number), supply.ProductKey(gtin), supply.LotKey(gtin, "L1"), supply.EventKey(1)} {
 		if w.h.Get(supply.StoreName, k) == nil {
 			t.Fatalf("key %X missing", k)
 		}
@@ -144,7 +144,7 @@ func TestSealedCapture(t *testing.T) {
 	if u := w.unit(a); u.PendingTo != dist {
 		t.Fatalf("unit: %+v", u)
 	}
-	e := w.keeper().Events(w.reader(), supply.EventFilter{BizStep: "shipping"})[0]
+	e := w.keeper().Events(w.readers(), supply.EventFilter{BizStep: "shipping"})[0]
 	if string(e.Event.TradeCommitment) != string(supply.TradeCommit(make32("x"), details)) || e.Receiver != dist {
 		t.Fatalf("stored: %+v", e)
 	}
@@ -362,7 +362,7 @@ func TestRecall(t *testing.T) {
 	w.must(reg, &supply.MsgRecall{Org: reg, GTIN: gtin, Lots: []string{"L1"}, Reason: "sterility"})
 	notices := func(orgID string) []string {
 		var out []string
-		for _, n := range w.keeper().RecallNotices(w.reader(), orgID) {
+		for _, n := range w.keeper().RecallNotices(w.readers(), orgID) {
 			out = append(out, n.EPC)
 		}
 		slices.Sort(out)
@@ -428,10 +428,10 @@ func TestVerifyStatuses(t *testing.T) {
 	wantVerify(t, w, "4", "")
 	wantVerify(t, w, "6", supply.ReasonExpired)
 	wantVerify(t, w, "77", supply.ReasonUnknownSerial)
-	if v := w.keeper().Verify(w.reader(), "10614141073464", "4", "", "", testutil.BlockTime(w.h.Height).Add(31*24*time.Hour)); v.Reason != supply.ReasonCustodyGap {
+	if v := w.keeper().Verify(w.readers(), "10614141073464", "4", "", "", testutil.BlockTime(w.h.Height).Add(31*24*time.Hour)); v.Reason != supply.ReasonCustodyGap {
 		t.Fatalf("custody gap: %+v", v)
 	}
-	if v := w.keeper().Verify(w.reader(), "00614141999996", "4", "", "", testutil.BlockTime(w.h.Height)); v.Reason != supply.ReasonUnknownProduct {
+	if v := w.keeper().Verify(w.readers(), "00614141999996", "4", "", "", testutil.BlockTime(w.h.Height)); v.Reason != supply.ReasonUnknownProduct {
 		t.Fatalf("unknown product: %+v", v)
 	}
 	// An SGTIN encoded with another company-prefix partition is still found.
@@ -565,7 +565,7 @@ func TestStolenPacked(t *testing.T) {
 	if u := w.unit(a); u.Status != supply.StatusStolen {
 		t.Fatalf("stolen unit moved with its old case: %+v", u)
 	}
-	if got := w.keeper().Children(w.reader(), box); len(got) != 1 || got[0] != b {
+	if got := w.keeper().Children(w.readers(), box); len(got) != 1 || got[0] != b {
 		t.Fatalf("case holds %v", got)
 	}
 	wantVerify(t, w, "1", supply.ReasonStolen)

@@ -194,7 +194,13 @@ func TestConcurrentDispenseTwoValidators(t *testing.T) {
 				t.Fatalf("node %d, attempt %d: %+v %v, want code %d at %d", i, j, got, err, r.Code, r.Height)
 			}
 		}
-		sv, err := c.StoreValue(ctx, supply.StoreName, supply.UnitKey(unit), maxH, false)
+		// Each node finds the unit through its own unit index; its
+		// record is then read at the race's height.
+		ua, err := c.Unit(ctx, unit, false)
+		if err != nil {
+			t.Fatalf("node %d: unit: %v", i, err)
+		}
+		sv, err := c.StoreValue(ctx, supply.StoreName, supply.UnitKey(ua.Unit.Number), maxH, false)
 		if err != nil {
 			t.Fatal(err)
 		}

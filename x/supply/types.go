@@ -174,7 +174,10 @@ const (
 // Unit is one serialized unit (SGTIN) or logistic unit (SSCC): exactly one
 // custodian organization and one status at every height.
 type Unit struct {
-	EPC       string `json:"epc"`
+	EPC string `json:"epc"`
+	// Number is the unit's number, assigned from 1 in the order units are
+	// created and never reused: its record is at UnitKey(Number).
+	Number    uint64 `json:"number"`
 	GTIN      string `json:"gtin,omitempty"` // GTIN-14; "" for an SSCC
 	Serial    string `json:"serial,omitempty"`
 	Lot       string `json:"lot,omitempty"`

@@ -121,11 +121,16 @@ func (w *world) wantReject(orgID string, code *module.Error, want []string, evs 
 	testutil.WantCode(w.h.T, "reject", r, supply.StoreName, code.Code, want...)
 }
 
-func (w *world) reader() store.Reader    { return w.h.Reader(supply.StoreName) }
+func (w *world) reader() store.Reader { return w.h.Reader(supply.StoreName) }
+
+// readers reads the supply store and the unit index as last committed.
+func (w *world) readers() supply.Readers {
+	return supply.Readers{State: w.reader(), Index: w.h.Reader(supply.IndexStoreName)}
+}
 func (w *world) orgReader() store.Reader { return w.h.Reader(org.StoreName) }
 func (w *world) keeper() supply.Keeper   { return w.h.App.Supply.Keeper }
 func (w *world) unit(epc string) *supply.Unit {
-	return w.keeper().Unit(w.reader(), epc)
+	return w.keeper().Unit(w.readers(), epc)
 }
 
 func (w *world) register(lot, expiry string, lo, hi int64) {
