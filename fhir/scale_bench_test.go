@@ -48,6 +48,11 @@ func BenchmarkFHIRScale(b *testing.B) {
 		patients = n
 	}
 	const perPatient, perBundle, writers, readers = 10, 100, 16, 32
+	// progress lines go to stderr as they happen (b.Logf prints at the end).
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, "scale: "+format+"\n", args...)
+		b.Logf(format, args...)
+	}
 	e := newEnv(b)
 	doc := e.register("doc", org.RolePractitioner)
 	clerk := e.register("clerk", org.RoleBilling)
@@ -81,7 +86,7 @@ func BenchmarkFHIRScale(b *testing.B) {
 		if r := rejected.Load(); r > 0 {
 			b.Fatalf("%s: %d of %d rejected by CheckTx", what, r, n)
 		}
-		b.Logf("%s: %d txs in %.1fs (%.0f/s)", what, n, time.Since(t0).Seconds(), float64(n)/time.Since(t0).Seconds())
+		logf("%s: %d txs in %.1fs (%.0f/s)", what, n, time.Since(t0).Seconds(), float64(n)/time.Since(t0).Seconds())
 	}
 
 	// Patients: keys derived in memory (no keyring), registered, then each
@@ -159,7 +164,7 @@ func BenchmarkFHIRScale(b *testing.B) {
 		mu.Unlock()
 		if n := progress.Add(1); n%(int64(bundles)/10+1) == 0 {
 			el := time.Since(t0).Seconds()
-			b.Logf("written %d records in %.0fs (%.0f/s)", n*perBundle, el, float64(n*perBundle)/el)
+			logf("written %d records in %.0fs (%.0f/s)", n*perBundle, el, float64(n*perBundle)/el)
 		}
 	})
 	writeTime, writeCPU := time.Since(t0), processCPU()-cpu0
@@ -193,7 +198,7 @@ func BenchmarkFHIRScale(b *testing.B) {
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	b.ReportMetric(float64(lat[reads/2].Microseconds())/1000, "read-p50-ms")
 	b.ReportMetric(float64(lat[int(math.Ceil(reads*0.99))-1].Microseconds())/1000, "read-p99-ms")
-	b.Logf("%d patients, %d consents, %d records; writes %.0f/s overall, %.0f/s in the last tenth, %.2f cpu-ms/record; reads p50 %v p99 %v",
+	logf("%d patients, %d consents, %d records; writes %.0f/s overall, %.0f/s in the last tenth, %.2f cpu-ms/record; reads p50 %v p99 %v",
 		patients, patients, records, float64(records)/writeTime.Seconds(), lastRate, float64(writeCPU.Microseconds())/1000/float64(records), lat[reads/2], lat[int(math.Ceil(reads*0.99))-1])
 	_ = ctx
 }
