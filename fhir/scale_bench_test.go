@@ -7,6 +7,7 @@ import (
 	"math"
 	mrand "math/rand/v2"
 	"net/http"
+	_ "net/http/pprof" // MEDCHAIN_BENCH_PPROF
 	"os"
 	"sort"
 	"strconv"
@@ -52,6 +53,9 @@ func BenchmarkFHIRScale(b *testing.B) {
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, "scale: "+format+"\n", args...)
 		b.Logf(format, args...)
+	}
+	if addr := os.Getenv("MEDCHAIN_BENCH_PPROF"); addr != "" { // e.g. 127.0.0.1:6061, to profile a long run midway
+		go func() { _ = http.ListenAndServe(addr, nil) }()
 	}
 	e := newEnv(b)
 	doc := e.register("doc", org.RolePractitioner)

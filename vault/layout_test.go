@@ -2,6 +2,7 @@ package vault
 
 import (
 	"testing"
+	"time"
 
 	"github.com/medchain/medchain/vault/blob"
 )
@@ -32,5 +33,23 @@ func TestBlobKeyLayout(t *testing.T) {
 		if id, v, ok := ParseBlobKey(bad); ok {
 			t.Errorf("parse %q = %q %d, want not a record blob", bad, id, v)
 		}
+	}
+}
+
+func TestNewRecordIDsSortByTime(t *testing.T) {
+	prev := NewRecordID()
+	for range 3 {
+		time.Sleep(2 * time.Millisecond)
+		id := NewRecordID()
+		if len(id) != 26 || id <= prev {
+			t.Fatalf("id %q after %q: want 26 characters, sorting after", id, prev)
+		}
+		if _, _, ok := ParseBlobKey(blobKey(id, 1)); !ok {
+			t.Fatalf("id %q makes an invalid blob key", id)
+		}
+		prev = id
+	}
+	if a, b := NewRecordID(), NewRecordID(); a == b {
+		t.Fatal("two ids alike")
 	}
 }

@@ -92,6 +92,7 @@ type Service struct {
 
 	orphanMu   sync.Mutex
 	orphanSeen map[string]time.Time
+	suspects   map[string]struct{} // blobs whose deletion failed (SweepSuspects)
 
 	shredded atomic.Int64 // blobs deleted by erasure sweeps (for HaltAfterShreds)
 	haltOnce sync.Once
@@ -117,7 +118,7 @@ func New(cfg Config) (*Service, error) {
 	if did == "" {
 		did = identity.DIDFromKey(cfg.Key.SigningPublic())
 	}
-	return &Service{cfg: cfg, did: did, orphanSeen: map[string]time.Time{}}, nil
+	return &Service{cfg: cfg, did: did, orphanSeen: map[string]time.Time{}, suspects: map[string]struct{}{}}, nil
 }
 
 // DID returns the vault's service identity.
