@@ -17,7 +17,6 @@ import (
 	"github.com/medchain/medchain/client"
 	"github.com/medchain/medchain/crypto/keyring"
 	"github.com/medchain/medchain/node"
-	"github.com/medchain/medchain/testutil/nodetest"
 	"github.com/medchain/medchain/vault"
 	"github.com/medchain/medchain/vault/blob/fs"
 	"github.com/medchain/medchain/vault/envelope"
@@ -33,19 +32,10 @@ import (
 // are then read through the vault, opened by the patient's own key,
 // released through the node-to-node release route, and erased.
 func TestBatchSealedAndLegacyEnvelopes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a CometBFT node")
-	}
-	dev := nodetest.NewDev(t)
-	r := nodetest.Start(t, dev.Home)
-	defer r.Stop()
-	c := dev.Client(t)
+	e, ids := startVault(t, "alice", "bob")
+	dev, r, c, v, doctor := e.dev, e.run, e.c, e.v, e.doctor
+	alice, bob := ids[0], ids[1]
 	ctx := context.Background()
-	v := r.Node.Vault
-	alice := register(t, c, dev.Keyring, "alice")
-	bob := register(t, c, dev.Keyring, "bob")
-	doctor := register(t, c, dev.Keyring, "doctor")
-	addPractitioner(t, c, dev.Keyring, v.Org(), doctor)
 	vk, err := dev.Keyring.Get(node.VaultKey)
 	if err != nil {
 		t.Fatal(err)

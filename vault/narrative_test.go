@@ -4,7 +4,6 @@ import (
 	"context"
 	"testing"
 
-	"github.com/medchain/medchain/testutil/nodetest"
 	"github.com/medchain/medchain/vault"
 )
 
@@ -13,18 +12,8 @@ import (
 // with json.Marshal, which escaped and compacted the resource, so such
 // records failed their commitment check on every read.)
 func TestVaultKeepsBytes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a CometBFT node")
-	}
-	dev := nodetest.NewDev(t)
-	r := nodetest.Start(t, dev.Home)
-	defer r.Stop()
-	c := dev.Client(t)
-	ctx := context.Background()
-	v := r.Node.Vault
-	patient := register(t, c, dev.Keyring, "patient")
-	doctor := register(t, c, dev.Keyring, "doctor")
-	addPractitioner(t, c, dev.Keyring, v.Org(), doctor)
+	e, ids := startVault(t, "patient")
+	ctx, v, patient, doctor := context.Background(), e.v, ids[0], e.doctor
 	resource := []byte("{\n  \"resourceType\": \"Observation\",\n  \"text\": {\"status\": \"generated\", \"div\": \"<div xmlns=\\\"http://www.w3.org/1999/xhtml\\\">A &amp; B &lt; C</div>\"},\n" +
 		"  \"status\": \"final\", \"code\": {\"text\": \"x\"}, \"valueQuantity\": {\"value\": 1.50}\n}")
 	st, err := v.Put(ctx, vault.Write{Author: doctor.DID, Patient: patient.DID, ResourceType: "Observation", Resource: resource})

@@ -14,10 +14,7 @@ import (
 	"github.com/medchain/medchain/auth"
 	"github.com/medchain/medchain/client"
 	"github.com/medchain/medchain/crypto/keyring"
-	"github.com/medchain/medchain/node"
-	"github.com/medchain/medchain/testutil/nodetest"
 	"github.com/medchain/medchain/vault"
-	"github.com/medchain/medchain/vault/blob/fs"
 )
 
 // tamperCanary is in every record's plaintext; a tampered read must never
@@ -38,23 +35,10 @@ const tamperCanary = "Tampercanary"
 // Each must fail with ErrTampered and no plaintext; untouched records read
 // normally before and after (the control).
 func TestTamperDetectedOnRead(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a CometBFT node")
-	}
-	dev := nodetest.NewDev(t)
-	r := nodetest.Start(t, dev.Home)
-	defer r.Stop()
-	c := dev.Client(t)
+	e, people := startVault(t, "alice", "bob")
+	dev, r, v, doctor, blobs := e.dev, e.run, e.v, e.doctor, e.blobs
+	alice, bob := people[0], people[1]
 	ctx := context.Background()
-	v := r.Node.Vault
-	alice := register(t, c, dev.Keyring, "alice")
-	bob := register(t, c, dev.Keyring, "bob")
-	doctor := register(t, c, dev.Keyring, "doctor")
-	addPractitioner(t, c, dev.Keyring, v.Org(), doctor)
-	blobs, err := fs.Open(node.VaultDir(dev.Home))
-	if err != nil {
-		t.Fatal(err)
-	}
 	resource := func(i int) []byte {
 		return []byte(fmt.Sprintf(`{"resourceType":"Observation","status":"final","code":{"text":"%s %d"},"valueQuantity":{"value":%d}}`, tamperCanary, i, i))
 	}

@@ -46,23 +46,49 @@ func addPractitioner(t *testing.T, c *client.Client, kr *keyring.Keyring, orgID 
 
 // TestVault stores a record through a real node's vault, reads it back as
 // the patient, is denied as a stranger, detects a tampered blob, and erases.
-func TestVault(t *testing.T) {
+// vaultEnv is a running dev node with its vault and a practitioner,
+// "doctor", of the vault's organization.
+type vaultEnv struct {
+	dev    *nodetest.Dev
+	run    *nodetest.Running
+	c      *client.Client
+	v      *vault.Service
+	doctor *keyring.Key
+	blobs  *fs.Store // the vault's blob store, for tests that reach under it
+}
+
+// startVault starts a dev node, registers the doctor and the named
+// identities (returned in order) and stops the node when the test ends.
+func startVault(t *testing.T, names ...string) (*vaultEnv, []*keyring.Key) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("starts a CometBFT node")
 	}
-	dev := nodetest.NewDev(t)
-	r := nodetest.Start(t, dev.Home)
-	defer r.Stop()
-	c := dev.Client(t)
-	ctx := context.Background()
-	v := r.Node.Vault
-	if v == nil {
+	e := &vaultEnv{dev: nodetest.NewDev(t)}
+	e.run = nodetest.Start(t, e.dev.Home)
+	t.Cleanup(e.run.Stop)
+	e.c = e.dev.Client(t)
+	if e.v = e.run.Node.Vault; e.v == nil {
 		t.Fatal("the dev node has no vault")
 	}
-	patient := register(t, c, dev.Keyring, "patient")
-	doctor := register(t, c, dev.Keyring, "doctor")
-	stranger := register(t, c, dev.Keyring, "stranger")
-	addPractitioner(t, c, dev.Keyring, v.Org(), doctor)
+	keys := make([]*keyring.Key, len(names))
+	for i, n := range names {
+		keys[i] = register(t, e.c, e.dev.Keyring, n)
+	}
+	e.doctor = register(t, e.c, e.dev.Keyring, "doctor")
+	addPractitioner(t, e.c, e.dev.Keyring, e.v.Org(), e.doctor)
+	var err error
+	if e.blobs, err = fs.Open(node.VaultDir(e.dev.Home)); err != nil {
+		t.Fatal(err)
+	}
+	return e, keys
+}
+
+func TestVault(t *testing.T) {
+	e, ids := startVault(t, "patient", "stranger")
+	c, v, doctor, blobs := e.c, e.v, e.doctor, e.blobs
+	patient, stranger := ids[0], ids[1]
+	ctx := context.Background()
 
 	resource := []byte(`{"resourceType":"Observation","status":"final","code":{"text":"canary-glucose"},"subject":{"reference":"Patient/x"}}`)
 	st, err := v.Put(ctx, vault.Write{Author: doctor.DID, Patient: patient.DID, ResourceType: "Observation", Category: "laboratory", Resource: resource})
@@ -89,10 +115,6 @@ func TestVault(t *testing.T) {
 	}
 
 	// Flip one byte of the stored blob: the read fails, with no plaintext.
-	blobs, err := fs.Open(node.VaultDir(dev.Home))
-	if err != nil {
-		t.Fatal(err)
-	}
 	matches, _ := filepath.Glob(filepath.Join(blobs.Root(), "rec", "*", st.ID+":1*"))
 	if len(matches) != 1 {
 		t.Fatalf("blob files for %s: %v", st.ID, matches)
