@@ -151,15 +151,10 @@ var verifyOpts = &voi.Options{Verify: voi.VerifyOptionsStdLib}
 // cache first. The cache key binds the public key, the message and the
 // signature, so a hit means exactly this triple verified before.
 func (a *App) verify(pub, msg, sig []byte) bool {
-	if len(pub) != ed25519.PublicKeySize || len(sig) != ed25519.SignatureSize {
+	key, ok := sigKey(pub, msg, sig)
+	if !ok {
 		return false
 	}
-	h := sha256.New()
-	h.Write(pub)
-	h.Write(sig)
-	h.Write(msg)
-	var key [32]byte
-	h.Sum(key[:0])
 	if a.sigCache.has(key) {
 		a.metrics.sigCached.Inc()
 		return true
@@ -171,6 +166,20 @@ func (a *App) verify(pub, msg, sig []byte) bool {
 	a.metrics.sigVerified.Inc()
 	a.sigCache.add(key)
 	return true
+}
+
+// sigKey is the verified-signature cache's key of a triple, SHA-256(pub ||
+// sig || msg); ok is false when pub or sig has the wrong size.
+func sigKey(pub, msg, sig []byte) (key [32]byte, ok bool) {
+	if len(pub) != ed25519.PublicKeySize || len(sig) != ed25519.SignatureSize {
+		return key, false
+	}
+	h := sha256.New()
+	h.Write(pub)
+	h.Write(sig)
+	h.Write(msg)
+	h.Sum(key[:0])
+	return key, true
 }
 
 func voiVerify(pub, msg, sig []byte) bool { return voi.VerifyWithOptions(pub, msg, sig, verifyOpts) }

@@ -15,7 +15,9 @@ import (
 // transaction ahead of CheckTx and without holding the application's lock:
 // it decodes the transaction into the check cache and verifies its
 // signature, and those its messages carry, into the verified-signature
-// cache, resolving the signer's key in the latest committed state.
+// cache. The signer's key comes from the transaction itself (a
+// registration) or from the keys CheckTx last resolved; Precheck reads no
+// state.
 //
 // It never decides anything: CheckTx still runs every check on its own
 // view of state and merely finds the work done (a signature verified here
@@ -44,16 +46,35 @@ func (a *App) Precheck(bz []byte) {
 	if pub == nil {
 		pub = a.signerKeys.get(d.tx.Body.Signer)
 	}
-	if pub == nil || !a.verify(pub, d.signBytes, d.tx.Signature) {
+	if pub == nil || !a.preverify(pub, d.signBytes, d.tx.Signature) {
 		return
 	}
 	for _, m := range d.msgs {
 		if sc, ok := m.(module.SignatureCarrier); ok {
 			for _, sg := range sc.Signatures(a.chainID, d.signer) {
-				a.verify(sg.PubKey, sg.Msg, sg.Sig)
+				a.preverify(sg.PubKey, sg.Msg, sg.Sig)
 			}
 		}
 	}
+}
+
+// preverify is verify for Precheck: a signature that does not verify is
+// not counted as invalid (the key may simply be stale; CheckTx counts what
+// is really invalid).
+func (a *App) preverify(pub, msg, sig []byte) bool {
+	key, ok := sigKey(pub, msg, sig)
+	if !ok {
+		return false
+	}
+	if a.sigCache.has(key) {
+		return true
+	}
+	if !voiVerify(pub, msg, sig) {
+		return false
+	}
+	a.metrics.sigVerified.Inc()
+	a.sigCache.add(key)
+	return true
 }
 
 // ClientCreator returns the CometBFT client creator to run a with in

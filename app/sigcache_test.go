@@ -217,3 +217,46 @@ func TestCheckTxConcurrentWithBlocks(t *testing.T) {
 		}
 	}
 }
+
+// Precheck verifies a new transaction's signature ahead of CheckTx (outside
+// the app lock), so CheckTx finds it cached; it decides nothing: a bad
+// signature is neither cached nor counted, and CheckTx still refuses it.
+func TestPrecheckVerifiesAheadOfCheckTx(t *testing.T) {
+	h, reg := sigHarness(t, 1)
+	s := mtest.NewSigner("pre")
+	bz := s.Sign(h.ChainID, s.Register())
+	h.App.Precheck(bz)
+	if got := sigChecks(t, reg); got != [3]int{0, 1, 0} {
+		t.Fatalf("after Precheck: cached, verified, invalid = %v, want [0 1 0]", got)
+	}
+	mustCheck(t, h, bz)
+	if got := sigChecks(t, reg); got != [3]int{1, 1, 0} {
+		t.Fatalf("after CheckTx: %v, want [1 1 0] (found in the cache)", got)
+	}
+
+	// A bad signature: Precheck leaves no trace; CheckTx refuses it.
+	o := mtest.NewSigner("pre/bad")
+	bad := o.SignTx(o.Body(h.ChainID, o.Register()))
+	bad.Signature[0] ^= 1
+	badBz := bad.MarshalWire()
+	h.App.Precheck(badBz)
+	if got := sigChecks(t, reg); got != [3]int{1, 1, 0} {
+		t.Fatalf("after Precheck of a bad signature: %v, want unchanged [1 1 0]", got)
+	}
+	if r := h.CheckTx(badBz); r.Code != app.ErrBadSignature.Code {
+		t.Fatalf("CheckTx of a bad signature: code %d (%s)", r.Code, r.Log)
+	}
+	if got := sigChecks(t, reg); got != [3]int{1, 1, 1} {
+		t.Fatalf("after CheckTx of a bad signature: %v, want [1 1 1]", got)
+	}
+
+	// A signer Precheck has no key for (not a registration, never resolved
+	// by CheckTx) is left to CheckTx.
+	h.MustBlock(bz)
+	admin := h.Orgs[0].Admin
+	m := admin.Sign(h.ChainID, addAuditor(h.Orgs[0], s.DID))
+	h.App.Precheck(m)
+	if got := sigChecks(t, reg); got != [3]int{2, 1, 1} {
+		t.Fatalf("after Precheck of an unresolved signer: %v, want [2 1 1] (only the block's cached check)", got)
+	}
+}
