@@ -1,7 +1,9 @@
 // Package store holds medchain's state: named, versioned, Merkle-ized
 // key-value stores (one IAVL tree per module) whose roots are committed
 // together into the application hash, plus the transaction-scoped write
-// cache that makes every transaction atomic.
+// cache that makes every transaction atomic. Besides them, a module may keep
+// index stores (index.go): unauthenticated, unversioned namespaces of the same
+// database for lookup data it derives from its authenticated state.
 //
 // Errors from the underlying database are not returned through KV: a store
 // that cannot read or write its own database is a broken node, so those
