@@ -111,15 +111,7 @@ func TestTradeDetailsSealed(t *testing.T) {
 	}
 	events := func(token string) (map[string]any, string) {
 		t.Helper()
-		var d struct {
-			EPCISBody struct {
-				QueryResults struct {
-					ResultsBody struct {
-						EventList []map[string]any `json:"eventList"`
-					} `json:"resultsBody"`
-				} `json:"queryResults"`
-			} `json:"epcisBody"`
-		}
+		var d eventsDoc
 		raw := f.raw("/epcis/events?EQ_bizStep=shipping", token, &d)
 		if l := d.EPCISBody.QueryResults.ResultsBody.EventList; len(l) == 1 {
 			return l[0], raw
@@ -178,15 +170,7 @@ func TestTradeDetailsSealed(t *testing.T) {
 		ChildEPCs: []string{"urn:epc:id:giai:5012345.X1"}, Hash: se.Event.Hash, TradeCommitment: commitment}
 	r := f.h.Exec(f.admin[pharm], &supply.MsgCapture{Org: pharm, Events: []supply.Event{copied}})
 	testutil.WantCode(t, "copied commitment", r, "", 0)
-	var d struct {
-		EPCISBody struct {
-			QueryResults struct {
-				ResultsBody struct {
-					EventList []map[string]any `json:"eventList"`
-				} `json:"resultsBody"`
-			} `json:"queryResults"`
-		} `json:"epcisBody"`
-	}
+	var d eventsDoc
 	raw := f.raw("/epcis/events?MATCH_epc="+url.QueryEscape("urn:epc:id:sscc:5012345.0000000001"), f.token(pharm), &d)
 	if l := d.EPCISBody.QueryResults.ResultsBody.EventList; len(l) != 1 || l[0]["medchain:trade"] != supplyapi.TradeUnavailable || strings.Contains(raw, canaryPO) {
 		t.Fatalf("copied commitment: %s", raw)
@@ -327,4 +311,15 @@ func TestCaptureSealsTheResolvingDestination(t *testing.T) {
 	if u := f.h.App.Supply.Keeper.Unit(f.readers(), unit("D1")); u == nil || u.PendingTo != dist {
 		t.Fatalf("unit %+v, want in transit to %s", u, dist)
 	}
+}
+
+// eventsDoc is the part of a GET /epcis/events answer these tests read.
+type eventsDoc struct {
+	EPCISBody struct {
+		QueryResults struct {
+			ResultsBody struct {
+				EventList []map[string]any `json:"eventList"`
+			} `json:"resultsBody"`
+		} `json:"queryResults"`
+	} `json:"epcisBody"`
 }
