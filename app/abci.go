@@ -148,6 +148,7 @@ func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.Respon
 		return &abci.ResponseCheckTx{Codespace: space, Code: code, Log: log}, nil
 	}
 	a.checkSeq[ad.signer] = ad.seq + 1
+	a.hintSignerKeys(ad)
 	// Verify the messages' own signatures now, off the consensus path, so
 	// that FinalizeBlock finds them in the cache. A failure is for the
 	// handler to report.
@@ -161,6 +162,25 @@ func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.Respon
 		}
 	}
 	return &abci.ResponseCheckTx{Code: abci.CodeTypeOK, GasWanted: 1}, nil
+}
+
+// hintSignerKeys tells prepare the keys an admitted transaction introduces
+// (a registration's) or announces (a rotation's), so that the signer's next
+// transactions are verified ahead of CheckTx; CheckTx itself resolves keys
+// from state.
+func (a *App) hintSignerKeys(ad *admitted) {
+	for _, m := range ad.msgs {
+		switch m := m.(type) {
+		case module.Bootstrapper:
+			if pub, ok := m.BootstrapKey(ad.tx.Body.Signer); ok {
+				a.signerKeys.put(ad.tx.Body.Signer, pub)
+			}
+		case module.KeyAnnouncer:
+			if id, pub, ok := m.AnnouncedKey(ad.tx.Body.Signer); ok {
+				a.signerKeys.put(id, pub)
+			}
+		}
+	}
 }
 
 func codeOf(err error) (string, uint32, string) {

@@ -6,12 +6,12 @@ import (
 	"crypto/sha256"
 	"errors"
 
+	"github.com/medchain/medchain/crypto/sigverify"
 	"github.com/medchain/medchain/internal/wire"
 	"github.com/medchain/medchain/module"
 	"github.com/medchain/medchain/store"
 	"github.com/medchain/medchain/tx"
 	"github.com/medchain/medchain/x/identity"
-	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 )
 
 // admitted is a transaction that passed admission.
@@ -143,12 +143,8 @@ func (a *App) authorize(d *decodedTx, keys keySource, seqs seqSource) (*admitted
 	return &admitted{tx: t, msgs: d.msgs, signer: d.signer, seq: t.Body.Sequence}, nil
 }
 
-// verifyOpts verifies exactly as crypto/ed25519.Verify does (RFC 8032 with
-// Go's cofactorless check), with curve25519-voi's faster implementation.
-var verifyOpts = &voi.Options{Verify: voi.VerifyOptionsStdLib}
-
-// verify checks an Ed25519 signature, consulting the verified-signature
-// cache first. The cache key binds the public key, the message and the
+// verify checks an Ed25519 signature under the chain's rule (ZIP 215,
+// package sigverify), consulting the verified-signature cache first. The cache key binds the public key, the message and the
 // signature, so a hit means exactly this triple verified before.
 func (a *App) verify(pub, msg, sig []byte) bool {
 	key, ok := sigKey(pub, msg, sig)
@@ -159,7 +155,7 @@ func (a *App) verify(pub, msg, sig []byte) bool {
 		a.metrics.sigCached.Inc()
 		return true
 	}
-	if !voiVerify(pub, msg, sig) {
+	if !sigverify.Verify(pub, msg, sig) {
 		a.metrics.sigInvalid.Inc()
 		return false
 	}
@@ -181,5 +177,3 @@ func sigKey(pub, msg, sig []byte) (key [32]byte, ok bool) {
 	h.Sum(key[:0])
 	return key, true
 }
-
-func voiVerify(pub, msg, sig []byte) bool { return voi.VerifyWithOptions(pub, msg, sig, verifyOpts) }

@@ -53,7 +53,8 @@ func pipeRegister(chainID, seed string) (*testutil.Signer, []byte) {
 // member changes by an organization admin, a quarter key rotations), block
 // by block as CometBFT drives it: CheckTx of the next block's transactions
 // while they wait in the mempool, FinalizeBlock and Commit of this block,
-// then the recheck of the waiting ones.
+// then the recheck of the waiting ones. New transactions are prepared
+// (decoded, signatures verified) as -pipeline.prepare says.
 func BenchmarkPipeline(b *testing.B) {
 	const perBlock = 1000
 	idents := *pipeIdents
@@ -107,6 +108,18 @@ func BenchmarkPipeline(b *testing.B) {
 	}
 	ctx := context.Background()
 	check := func(txs [][]byte, typ abci.CheckTxType) {
+		if typ == abci.CheckTxType_New {
+			switch *pipePrepare {
+			case "single":
+				for _, bz := range txs {
+					h.App.Precheck(bz)
+				}
+			case "batch":
+				for i := 0; i < len(txs); i += 64 {
+					app.Prepare(h.App, txs[i:min(i+64, len(txs))])
+				}
+			}
+		}
 		for _, bz := range txs {
 			r, err := h.App.CheckTx(ctx, &abci.RequestCheckTx{Tx: bz, Type: typ})
 			if err != nil || r.Code != 0 {
@@ -157,6 +170,8 @@ func BenchmarkPipeline(b *testing.B) {
 	b.ReportMetric(float64(tRecheck.Microseconds())/n, "recheck-us/tx")
 	b.ReportMetric(0, "ns/op")
 }
+
+var pipePrepare = flag.String("pipeline.prepare", "batch", "how new transactions are prepared before CheckTx: batch (64 at a time, as the mempool's pipeline does), single (Precheck each) or none")
 
 var pipeIdents = flag.Int("pipeline.idents", 2000, "identities registered before BenchmarkPipeline measures")
 

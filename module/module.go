@@ -14,10 +14,10 @@
 package module
 
 import (
-	"crypto/ed25519"
 	"encoding/json"
 	"time"
 
+	"github.com/medchain/medchain/crypto/sigverify"
 	"github.com/medchain/medchain/store"
 )
 
@@ -90,6 +90,19 @@ type SignatureCarrier interface {
 	Signatures(chainID, signer string) []Signature
 }
 
+// KeyAnnouncer is implemented by a message that, when it succeeds, gives
+// its signer a new signing key, such as a key rotation. The node uses the
+// announcement only as a hint, to verify the signer's next transactions'
+// signatures ahead of CheckTx; admission and execution resolve keys from
+// state and never trust it.
+type KeyAnnouncer interface {
+	Msg
+	// AnnouncedKey returns the key id and Ed25519 public key the signer
+	// whose current key id is signerKeyID will sign with next, or
+	// ok=false when it cannot tell.
+	AnnouncedKey(signerKeyID string) (keyID string, pub []byte, ok bool)
+}
+
 // Signature is one Ed25519 signature: the public key, the signed bytes and
 // the signature.
 type Signature struct {
@@ -110,9 +123,9 @@ type Context struct {
 	// Store returns the (transaction-scoped) store of the named module.
 	Store func(name string) store.KV
 	// Verify, if set, checks an Ed25519 signature exactly as
-	// crypto/ed25519.Verify does; package app sets it to its verifier,
-	// which remembers signatures the node has already verified. Handlers
-	// call VerifySignature.
+	// sigverify.Verify does (the chain's rule, ZIP 215); package app sets
+	// it to its verifier, which remembers signatures the node has already
+	// verified. Handlers call VerifySignature.
 	Verify func(pub, msg, sig []byte) bool
 
 	events     []Event
@@ -151,13 +164,13 @@ func (c *Context) BeginMsg(typeURL string) {
 	}
 }
 
-// VerifySignature checks an Ed25519 signature with crypto/ed25519.Verify's
-// semantics, through Verify when it is set.
+// VerifySignature checks an Ed25519 signature under the chain's rule
+// (sigverify.Verify), through Verify when it is set.
 func (c *Context) VerifySignature(pub, msg, sig []byte) bool {
 	if c.Verify != nil {
 		return c.Verify(pub, msg, sig)
 	}
-	return len(pub) == ed25519.PublicKeySize && ed25519.Verify(pub, msg, sig)
+	return sigverify.Verify(pub, msg, sig)
 }
 
 // Emit records an event of the current transaction.

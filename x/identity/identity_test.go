@@ -5,7 +5,9 @@ import (
 
 	abci "github.com/cometbft/cometbft/abci/types"
 
+	"github.com/medchain/medchain/app"
 	"github.com/medchain/medchain/testutil"
+	"github.com/medchain/medchain/tx"
 	"github.com/medchain/medchain/x/identity"
 )
 
@@ -140,5 +142,47 @@ func TestKeyIDs(t *testing.T) {
 	}
 	if identity.ValidDID(did[:len(did)-1]+"A") || identity.ValidDID(did[:len(did)-1]+"1") || !identity.ValidDID(did) {
 		t.Errorf("ValidDID: upper case and digits outside base32 must be refused, %q accepted", did)
+	}
+}
+
+// smallOrderKey is the encoding of the identity point, of order 1, and
+// forgedSig is R = that point with S = 0: under ZIP 215 (the chain's
+// signature rule) the pair "verifies" for every message, so a DID with
+// such a key could be signed for by anyone (crypto/sigverify testdata,
+// ZIP 215 vector 0).
+var (
+	smallOrderKey = append([]byte{1}, make([]byte, 31)...)
+	forgedSig     = append(append([]byte{1}, make([]byte, 31)...), make([]byte, 32)...)
+)
+
+// A small-order signing key is refused at registration, in CheckTx and in a
+// block, and as a rotation's new key; nothing is written.
+func TestSmallOrderKeysRefused(t *testing.T) {
+	h := testutil.New(t, testutil.Config{})
+	m := &identity.MsgRegister{SigningKey: smallOrderKey, EncryptionKey: testutil.NewKey("so").EncPub, KEM: uint64(identity.KEMMLKEM768X25519)}
+	if err := m.ValidateBasic(); err == nil {
+		t.Fatal("ValidateBasic accepted a small-order signing key")
+	}
+	did := m.DID()
+	body := tx.Body{ChainID: h.ChainID, Signer: identity.SigningKeyID(did, 1), Msgs: testutil.Anys(m)}
+	forged := tx.Tx{Body: body, Signature: forgedSig}.MarshalWire()
+	if r := h.CheckTx(forged); r.Code != app.ErrInvalidMsg.Code {
+		t.Fatalf("CheckTx of the forged registration: code %d (%s), want %d", r.Code, r.Log, app.ErrInvalidMsg.Code)
+	}
+	wantCode(t, "forged registration in a block", h.Block(forged)[0], app.ErrInvalidMsg.Codespace, app.ErrInvalidMsg.Code)
+	if h.Get(identity.StoreName, identity.RecordKey(did)) != nil {
+		t.Fatal("a record was written for the small-order key")
+	}
+
+	s := testutil.NewSigner("so/owner")
+	h.Register(s)
+	rot := s.RotateMsg(h.ChainID, testutil.NewKey("so/next"))
+	rot.NewSigningKey, rot.Proof = smallOrderKey, forgedSig
+	if err := rot.ValidateBasic(); err == nil {
+		t.Fatal("ValidateBasic accepted rotation to a small-order key")
+	}
+	wantCode(t, "rotation to a small-order key", h.Block(s.Sign(h.ChainID, rot))[0], app.ErrInvalidMsg.Codespace, app.ErrInvalidMsg.Code)
+	if rec := record(h, s.DID); len(rec.SigningKeys) != 1 {
+		t.Fatalf("rotation to a small-order key changed the record: %d keys", len(rec.SigningKeys))
 	}
 }

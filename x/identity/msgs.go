@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/hpke"
 
+	"github.com/medchain/medchain/crypto/sigverify"
 	"github.com/medchain/medchain/internal/wire"
 	"github.com/medchain/medchain/module"
 )
@@ -75,6 +76,9 @@ func (m *MsgRegister) MarshalWire() []byte {
 func (m *MsgRegister) ValidateBasic() error {
 	if len(m.SigningKey) != ed25519.PublicKeySize {
 		return ErrInvalidMsg.Wrapf("signing key must be %d bytes, got %d", ed25519.PublicKeySize, len(m.SigningKey))
+	}
+	if err := sigverify.CheckPublicKey(m.SigningKey); err != nil {
+		return ErrInvalidMsg.Wrapf("signing key: %v", err)
 	}
 	return checkEncKey(m.KEM, m.EncryptionKey)
 }
@@ -153,6 +157,9 @@ func (m *MsgRotateKey) ValidateBasic() error {
 	if len(m.NewSigningKey) != ed25519.PublicKeySize {
 		return ErrInvalidMsg.Wrapf("new signing key must be %d bytes", ed25519.PublicKeySize)
 	}
+	if err := sigverify.CheckPublicKey(m.NewSigningKey); err != nil {
+		return ErrInvalidMsg.Wrapf("new signing key: %v", err)
+	}
 	if len(m.Proof) != ed25519.SignatureSize {
 		return ErrInvalidMsg.Wrapf("proof must be an Ed25519 signature")
 	}
@@ -163,6 +170,16 @@ func (m *MsgRotateKey) ValidateBasic() error {
 // the new signing key.
 func (m *MsgRotateKey) Signatures(chainID, _ string) []module.Signature {
 	return []module.Signature{{PubKey: m.NewSigningKey, Msg: RotationProofBytes(chainID, m.DID, m.NewSigningKey, m.NewEncryptionKey), Sig: m.Proof}}
+}
+
+// AnnouncedKey implements module.KeyAnnouncer: signed with the DID's
+// current key, key-n, a rotation makes the new key key-(n+1).
+func (m *MsgRotateKey) AnnouncedKey(signerKeyID string) (string, []byte, bool) {
+	did, n, err := SplitKeyID(signerKeyID)
+	if err != nil || did != m.DID {
+		return "", nil, false
+	}
+	return SigningKeyID(did, n+1), m.NewSigningKey, true
 }
 
 func decodeRotate(bz []byte) (module.Msg, error) {
