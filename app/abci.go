@@ -29,6 +29,11 @@ type blockState struct {
 	height     int64
 	time       time.Time
 	valUpdates []module.ValidatorUpdate
+	// signers holds every DID whose signer key or sequence the block may
+	// have changed: each transaction's signer and each DID whose identity
+	// record was written. Commit keeps CheckTx's key resolutions of all
+	// other DIDs (checkCache.keys).
+	signers map[string]struct{}
 }
 
 // Info implements abci.Application.
@@ -218,7 +223,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	start := a.clock()
-	bs := &blockState{height: req.Height, time: req.Time.UTC()}
+	bs := &blockState{height: req.Height, time: req.Time.UTC(), signers: map[string]struct{}{}}
 	results := make([]*abci.ExecTxResult, len(req.Txs))
 	for i, bz := range req.Txs {
 		results[i] = a.deliver(bs, bz)
@@ -256,6 +261,7 @@ func (a *App) deliver(bs *blockState, bz []byte) (res *abci.ExecTxResult) {
 		space, code, log := codeOf(err)
 		return &abci.ExecTxResult{Codespace: space, Code: code, Log: log}
 	}
+	bs.signers[ad.signer] = struct{}{}
 	// The sequence is consumed whatever the handlers do. A successful
 	// registration (sequence 0, the signer registered afterwards) leaves it
 	// implied (NextSequence); every other transaction stores it, a failed
@@ -305,6 +311,13 @@ func (a *App) deliver(bs *blockState, bz []byte) (res *abci.ExecTxResult) {
 				Events: []abci.Event{txEvent(ad, typeURLs[:i+1])}}
 		}
 	}
+	if c := caches[a.identityIdx]; c != nil {
+		c.WrittenKeys(func(k []byte) {
+			if did, ok := identity.DIDOfRecordKey(k); ok {
+				bs.signers[did] = struct{}{}
+			}
+		})
+	}
 	for _, c := range caches {
 		if c != nil {
 			c.Write()
@@ -348,9 +361,13 @@ func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit
 	if err != nil {
 		return nil, err
 	}
+	var changed map[string]struct{}
+	if a.block != nil {
+		changed = a.block.signers
+	}
 	a.block = nil
 	clear(a.checkSeq)
-	a.check.committed()
+	a.check.committed(id.Version, changed)
 	a.metrics.height.Set(float64(id.Version))
 	return &abci.ResponseCommit{}, nil
 }

@@ -62,9 +62,11 @@ type App struct {
 	Records  *records.Module
 	Supply   *supply.Module
 
-	modules []module.Module           // wiring order (genesis order)
-	names   []string                  // store names, sorted (MultiStore.Names)
-	router  map[string]module.MsgType // type URL -> message type; lookups only
+	modules []module.Module // wiring order (genesis order)
+	names   []string        // store names, sorted (MultiStore.Names)
+	// identityIdx is the identity store's index in names.
+	identityIdx int
+	router      map[string]module.MsgType // type URL -> message type; lookups only
 
 	mu       sync.Mutex
 	chainID  string
@@ -145,6 +147,7 @@ func New(db dbm.DB, opts Options) (*App, error) {
 	// Every store a handler may name, authenticated or index, sorted.
 	a.names = append(ms.Names(), ms.IndexNames()...)
 	slices.Sort(a.names)
+	a.identityIdx, _ = slices.BinarySearch(a.names, identity.StoreName)
 	a.params = DefaultParams()
 	if last := ms.LastCommit(); last.Version > 0 {
 		r, _, err := ms.Reader(AuthStore, 0)

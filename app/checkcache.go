@@ -3,6 +3,8 @@ package app
 import (
 	"crypto/sha256"
 	"sync"
+
+	"github.com/medchain/medchain/x/identity"
 )
 
 // checkCache holds what CheckTx may reuse between calls. It only speeds up
@@ -15,9 +17,14 @@ import (
 //     every transaction left in the mempool after each block, and a
 //     re-submission, skip decoding and validation. Two generations: entries
 //     not used since the previous Commit are dropped at the next one.
-//   - keys remembers signing-key resolutions against the committed state of
-//     one height (a pure function of that state); it is emptied when the
-//     committed height changes.
+//   - keys remembers signing-key resolutions against the committed state
+//     (a pure function of the DID's identity record there). A Commit keeps
+//     them except for the DIDs the block may have changed (its signers and
+//     the DIDs whose records it wrote): their records are unchanged, so
+//     are the answers. Were that set ever incomplete, CheckTx could admit
+//     a transaction signed with a key just rotated away; FinalizeBlock,
+//     which resolves keys from its own working state, would still refuse
+//     it (tx/15): the cache can cost a block slot, never a wrong result.
 type checkCache struct {
 	decodedMu            sync.Mutex
 	decoded, prevDecoded map[[32]byte]*decodedTx
@@ -27,6 +34,7 @@ type checkCache struct {
 }
 
 type keyResult struct {
+	did string
 	pub []byte
 	err error
 }
@@ -83,17 +91,29 @@ func (c *checkCache) keySource(version int64, resolve keySource) keySource {
 		}
 		pub, err := resolve(keyID)
 		if len(c.keys) < maxDecoded {
-			c.keys[keyID] = keyResult{pub, err}
+			did, _, _ := identity.SplitKeyID(keyID)
+			c.keys[keyID] = keyResult{did, pub, err}
 		}
 		return pub, err
 	}
 }
 
-// committed starts a new generation after a Commit.
-func (c *checkCache) committed() {
+// committed starts a new generation after the Commit of version: it
+// keeps the key resolutions of every DID not in changed (nil: all
+// changed, as after a Commit of no executed block).
+func (c *checkCache) committed(version int64, changed map[string]struct{}) {
 	c.decodedMu.Lock()
 	c.prevDecoded, c.decoded = c.decoded, c.prevDecoded
 	clear(c.decoded)
 	c.decodedMu.Unlock()
-	clear(c.keys)
+	if changed == nil || c.keysVersion != version-1 {
+		clear(c.keys)
+	} else {
+		for id, r := range c.keys {
+			if _, ok := changed[r.did]; ok || r.did == "" {
+				delete(c.keys, id)
+			}
+		}
+	}
+	c.keysVersion = version
 }

@@ -5,3 +5,11 @@ var SeqKey = seqKey
 
 // Prepare is App.prepare, for the pipeline benchmark.
 var Prepare = (*App).prepare
+
+// KeyMemoized reports whether CheckTx's key memo holds keyID.
+func (a *App) KeyMemoized(keyID string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_, ok := a.check.keys[keyID]
+	return ok
+}

@@ -260,3 +260,24 @@ func TestPrecheckVerifiesAheadOfCheckTx(t *testing.T) {
 		t.Fatalf("after Precheck of an unresolved signer: %v, want [2 1 1] (only the block's cached check)", got)
 	}
 }
+
+// CheckTx's key resolutions outlive a Commit for every DID the block did
+// not touch, and are dropped for its signers.
+func TestKeyMemoKeptForUntouchedSigners(t *testing.T) {
+	h, _ := sigHarness(t, 1)
+	admin := h.Orgs[0].Admin
+	mustCheck(t, h, admin.Sign(h.ChainID, addAuditor(h.Orgs[0], admin.DID)))
+	admin.Seq--
+	if !h.App.KeyMemoized(admin.KeyID) {
+		t.Fatal("CheckTx did not memoize the admin's key")
+	}
+	other := mtest.NewSigner("memo/other")
+	h.MustBlock(other.Sign(h.ChainID, other.Register()))
+	if !h.App.KeyMemoized(admin.KeyID) {
+		t.Fatal("a block the admin took no part in dropped the admin's key")
+	}
+	h.MustBlock(admin.Sign(h.ChainID, addAuditor(h.Orgs[0], other.DID)))
+	if h.App.KeyMemoized(admin.KeyID) {
+		t.Fatal("a block with the admin's transaction kept the admin's key")
+	}
+}

@@ -54,6 +54,15 @@ func (c *Cache) Delete(key []byte) {
 	c.items.ReplaceOrInsert(entry{key: bytes.Clone(key)})
 }
 
+// WrittenKeys calls f with the key of every buffered write (set or
+// delete), in key order. f must not modify the cache or keep the key.
+func (c *Cache) WrittenKeys(f func(key []byte)) {
+	c.items.Ascend(func(e entry) bool {
+		f(e.key)
+		return true
+	})
+}
+
 // Write flushes the buffered writes to the parent in key order and empties
 // the cache.
 func (c *Cache) Write() {

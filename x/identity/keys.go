@@ -19,6 +19,15 @@ const Method = "did:medchain:"
 //	0x01 | did  -> Record (JSON)
 func recordKey(did string) []byte { return append([]byte{0x01}, did...) }
 
+// DIDOfRecordKey returns the DID whose record is at key in the identity
+// store, or ok=false for a key of another kind.
+func DIDOfRecordKey(key []byte) (did string, ok bool) {
+	if len(key) < 2 || key[0] != 0x01 {
+		return "", false
+	}
+	return string(key[1:]), true
+}
+
 var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
 
 // DIDFromKey derives the DID of an identity from its first signing key:
