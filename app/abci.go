@@ -225,6 +225,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 	start := a.clock()
 	bs := &blockState{height: req.Height, time: req.Time.UTC(), signers: map[string]struct{}{}}
 	results := make([]*abci.ExecTxResult, len(req.Txs))
+	a.prepareBlock(req.Txs)
 	for i, bz := range req.Txs {
 		results[i] = a.deliver(bs, bz)
 	}

@@ -8,8 +8,9 @@ import (
 )
 
 // checkCache holds what CheckTx may reuse between calls. It only speeds up
-// mempool admission: FinalizeBlock never reads it, so consensus results
-// cannot depend on it. The decoded generations are guarded by decodedMu
+// mempool admission: FinalizeBlock reads nothing from it but whether a
+// transaction was decoded before (to batch-verify the ones that were not,
+// prepareBlock), so consensus results cannot depend on it. The decoded generations are guarded by decodedMu
 // (Precheck fills them without App.mu); keys by App.mu.
 //
 //   - decoded remembers the state-independent part of admission by the
@@ -73,6 +74,19 @@ func (c *checkCache) decode(a *App, bz []byte) (*decodedTx, error) {
 		c.decodedMu.Unlock()
 	}
 	return d, err
+}
+
+// has reports whether bz's decoded form is cached (bz was decoded, by
+// CheckTx or prepare, in this generation or the previous one).
+func (c *checkCache) has(bz []byte) bool {
+	h := sha256.Sum256(bz)
+	c.decodedMu.Lock()
+	defer c.decodedMu.Unlock()
+	_, ok := c.decoded[h]
+	if !ok {
+		_, ok = c.prevDecoded[h]
+	}
+	return ok
 }
 
 // keySource returns a keySource for the committed state of version read

@@ -95,3 +95,36 @@ func TestCheckPipeline(t *testing.T) {
 		t.Fatalf("cached, verified, invalid = %v, want [>=60 80 1]", got)
 	}
 }
+
+// A block of transactions this node never saw (as in block sync) has their
+// signatures batch-verified before execution, so deliver finds every one
+// in the cache; transactions seen before are not verified again.
+func TestFinalizeBlockBatchesUnseen(t *testing.T) {
+	h, reg := sigHarness(t, 1)
+	var txs [][]byte
+	for i := range 24 {
+		s := mtest.NewSigner(fmt.Sprint("unseen/", i))
+		txs = append(txs, s.Sign(h.ChainID, s.Register()))
+	}
+	before := sigChecks(t, reg)
+	h.MustBlock(txs...)
+	got := sigChecks(t, reg)
+	if d := [3]int{got[0] - before[0], got[1] - before[1], got[2] - before[2]}; d != [3]int{24, 24, 0} {
+		t.Fatalf("block of 24 unseen: cached, verified, invalid += %v, want [24 24 0] (verified ahead, found by deliver)", d)
+	}
+
+	// Seen in CheckTx first: the block verifies nothing more.
+	var seen [][]byte
+	for i := range 8 {
+		s := mtest.NewSigner(fmt.Sprint("seen/", i))
+		bz := s.Sign(h.ChainID, s.Register())
+		mustCheck(t, h, bz)
+		seen = append(seen, bz)
+	}
+	before = sigChecks(t, reg)
+	h.MustBlock(seen...)
+	got = sigChecks(t, reg)
+	if got[1] != before[1] || got[0]-before[0] != 8 {
+		t.Fatalf("block of 8 seen: cached, verified %v -> %v, want 8 more cached and none verified", before, got)
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/medchain/medchain/crypto/sigverify"
 	"github.com/medchain/medchain/module"
+	"github.com/medchain/medchain/x/identity"
 )
 
 // Precheck does the expensive, state-independent part of admitting one new
@@ -20,16 +21,17 @@ import (
 // cache. It is prepare for a single transaction, used by the synchronous
 // CheckTx path (the check_tx RPC); the mempool's asynchronous path batches
 // (checkPipeline). Safe for concurrent use.
-func (a *App) Precheck(bz []byte) { a.prepare([][]byte{bz}) }
+func (a *App) Precheck(bz []byte) { a.prepare([][]byte{bz}, a.signerKeys.get) }
 
 // prepare decodes txs into the check cache and verifies, in one batch, every
 // signature of theirs it can find the key for and has not verified yet,
 // adding the valid ones to the verified-signature cache. The signer's key
-// comes from the transaction itself (a registration) or from the keys
-// CheckTx last resolved for that key id (signerKeys); prepare reads no
-// state: the committed state is readable concurrently only through the
-// reader trees, whose node caches miss on everything the last block wrote,
-// costing more than the verification it enables.
+// comes from the transaction itself (a registration) or from keyOf (nil:
+// unknown). The mempool's pipeline passes the hints CheckTx left
+// (signerKeys) and reads no state: the committed state is readable
+// concurrently only through the reader trees, whose node caches miss on
+// everything the last block wrote, costing more than the verification it
+// enables. FinalizeBlock passes its working state (prepareBlock).
 //
 // It never decides anything: CheckTx still runs every check on its own
 // view of state and merely finds the work done. A signature checked here
@@ -37,7 +39,7 @@ func (a *App) Precheck(bz []byte) { a.prepare([][]byte{bz}) }
 // triple CheckTx never looks up, or nothing at all: an invalid signature
 // is neither cached nor counted as invalid (CheckTx counts what really
 // is). Safe for concurrent use.
-func (a *App) prepare(txs [][]byte) {
+func (a *App) prepare(txs [][]byte, keyOf func(keyID string) []byte) {
 	var (
 		b    sigverify.Batch
 		keys [][32]byte
@@ -64,7 +66,7 @@ func (a *App) prepare(txs [][]byte) {
 			}
 		}
 		if pub == nil {
-			pub = a.signerKeys.get(d.tx.Body.Signer)
+			pub = keyOf(d.tx.Body.Signer)
 		}
 		if pub != nil {
 			add(pub, d.signBytes, d.tx.Signature)
@@ -83,6 +85,34 @@ func (a *App) prepare(txs [][]byte) {
 			a.sigCache.add(keys[i])
 		}
 	}
+}
+
+// prepareBlock batch-verifies the signatures of a block's transactions
+// that this node has not prepared before (not in its check cache: they never
+// reached its mempool, as when it catches up by block sync), with signer
+// keys from the working state at the start of the block. Transactions
+// seen before cost one hash each. Like prepare it decides nothing: deliver
+// resolves every key and checks every signature again, finding most in the
+// verified-signature cache (a key rotated earlier in the same block just
+// makes an entry nobody looks up). Caller holds a.mu.
+func (a *App) prepareBlock(txs [][]byte) {
+	var unseen [][]byte
+	for _, bz := range txs {
+		if !a.check.has(bz) {
+			unseen = append(unseen, bz)
+		}
+	}
+	if len(unseen) < 2 { // nothing to share: deliver verifies it alone
+		return
+	}
+	ids := a.ms.Working(identity.StoreName)
+	a.prepare(unseen, func(keyID string) []byte {
+		pub, err := a.Identity.Keeper.SignerKey(ids, keyID)
+		if err != nil {
+			return nil
+		}
+		return pub
+	})
 }
 
 // ClientCreator returns the CometBFT client creator to run a with in
@@ -241,7 +271,7 @@ func (p *checkPipeline) prepareLoop() {
 		for _, rr := range batch {
 			txs = append(txs, rr.Request.GetCheckTx().Tx)
 		}
-		p.client.a.prepare(txs)
+		p.client.a.prepare(txs, p.client.a.signerKeys.get)
 		p.batches <- batch
 	}
 }
