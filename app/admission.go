@@ -44,8 +44,15 @@ type keySource func(keyID string) ([]byte, error)
 // size, decoding, canonical form, chain id, message types and validation,
 // signer resolution, signature and sequence. ids reads the identity store
 // of the same view as seqs. It never writes.
+//
+// The decoded form comes from the check cache when the node decoded the
+// same bytes before (CheckTx, prepare): decoding is a pure function of the
+// bytes, and only successes are cached, so the answer is the same. The
+// handlers then run on the cached messages; one that modified its message
+// would change the cache, but the same bytes can never reach a handler
+// again: their sequence is consumed on admission (ADR 0013).
 func (a *App) admit(bz []byte, ids store.Reader, seqs seqSource) (*admitted, error) {
-	d, err := a.decodeTx(bz)
+	d, err := a.check.decode(a, bz)
 	if err != nil {
 		return nil, err
 	}

@@ -8,9 +8,10 @@ import (
 )
 
 // checkCache holds what CheckTx may reuse between calls. It only speeds up
-// mempool admission: FinalizeBlock reads nothing from it but whether a
-// transaction was decoded before (to batch-verify the ones that were not,
-// prepareBlock), so consensus results cannot depend on it. The decoded generations are guarded by decodedMu
+// admission: FinalizeBlock reads from it only decoded transactions (a pure
+// function of their bytes) and whether a transaction was decoded before
+// (to batch-verify the ones that were not, prepareBlock), so consensus
+// results cannot depend on it. The decoded generations are guarded by decodedMu
 // (Precheck fills them without App.mu); keys by App.mu.
 //
 //   - decoded remembers the state-independent part of admission by the
