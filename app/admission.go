@@ -151,8 +151,9 @@ func (a *App) authorize(d *decodedTx, keys keySource, seqs seqSource) (*admitted
 }
 
 // verify checks an Ed25519 signature under the chain's rule (ZIP 215,
-// package sigverify), consulting the verified-signature cache first. The cache key binds the public key, the message and the
-// signature, so a hit means exactly this triple verified before.
+// package sigverify), consulting the verified-signature cache first. The
+// cache key binds the public key, the message and the signature, so a hit
+// means exactly this triple verified before.
 func (a *App) verify(pub, msg, sig []byte) bool {
 	key, ok := sigKey(pub, msg, sig)
 	if !ok {
