@@ -39,19 +39,45 @@ const nodeCacheSize = 200_000
 // written to the database during SaveVersion (IAVL's default is 100 KB): a
 // block of a thousand transactions writes a few MB of nodes per store, and
 // each write of a batch costs a journal write and a memtable insert pass.
-// IAVL asks for its batch buffer at this size after every write; lazyBatchDB
-// lets it grow instead.
+// IAVL asks for its batch buffer at this size after every write;
+// sizedBatchDB sizes it from the tree's last batch instead.
 const flushThreshold = 1 << 20
 
-// lazyBatchDB is the database a tree writes through: it creates batches
-// that grow as they are written to, whatever size IAVL asks to
-// pre-allocate. IAVL asks for flushThreshold bytes after every write of a
-// batch, so each tree allocated (and zeroed) 1 MB per block even when the
-// block did not touch it — most stores, most blocks — about a tenth of the
-// node's allocation under load, which the garbage collector pays for.
-type lazyBatchDB struct{ iavldb.DB }
+// sizedBatchDB is the database a tree writes through. IAVL pre-allocates
+// every batch at flushThreshold bytes, after every write of one, so each
+// tree allocated (and zeroed) 1 MB per block even when the block did not
+// touch it — most stores, most blocks. A batch that grows from nothing
+// instead re-copies itself as it doubles, which costs the busy trees as
+// much. So a new batch gets the size of the tree's previous one (at most
+// what IAVL asks): busy trees keep their 1 MB, idle ones allocate nothing.
+type sizedBatchDB struct {
+	iavldb.DB
+	last *int // byte size of the tree's last written batch; only SaveVersion writes, one at a time
+}
 
-func (d lazyBatchDB) NewBatchWithSize(int) iavldb.Batch { return d.DB.NewBatch() }
+func newSizedBatchDB(db iavldb.DB) sizedBatchDB { return sizedBatchDB{DB: db, last: new(int)} }
+
+func (d sizedBatchDB) NewBatchWithSize(n int) iavldb.Batch {
+	if *d.last == 0 {
+		return sizedBatch{d.DB.NewBatch(), d.last}
+	}
+	return sizedBatch{d.DB.NewBatchWithSize(min(n, *d.last)), d.last}
+}
+
+// sizedBatch records its size when written.
+type sizedBatch struct {
+	iavldb.Batch
+	last *int
+}
+
+func (b sizedBatch) record() {
+	if n, err := b.Batch.GetByteSize(); err == nil {
+		*b.last = n
+	}
+}
+
+func (b sizedBatch) Write() error     { b.record(); return b.Batch.Write() }
+func (b sizedBatch) WriteSync() error { b.record(); return b.Batch.WriteSync() }
 
 // ErrVersionUnavailable is returned for reads of a height that was never
 // committed or has been pruned.
@@ -131,7 +157,7 @@ func Open(db dbm.DB, names []string, opts ...Option) (*MultiStore, error) {
 	}
 	for _, name := range names {
 		pdb := dbm.NewPrefixDB(db, []byte("t/"+name+"/"))
-		t := iavl.NewMutableTree(lazyBatchDB{iavldb.NewWrapper(pdb)}, nodeCacheSize, true, iavl.NewNopLogger(), iavl.FlushThresholdOption(flushThreshold))
+		t := iavl.NewMutableTree(newSizedBatchDB(iavldb.NewWrapper(pdb)), nodeCacheSize, true, iavl.NewNopLogger(), iavl.FlushThresholdOption(flushThreshold))
 		if latest > 0 {
 			if err := t.LoadVersionForOverwriting(latest); err != nil {
 				return nil, fmt.Errorf("store %q: load version %d: %w", name, latest, err)
