@@ -173,11 +173,7 @@ type Envelope struct {
 // id, or a recipient's key id, KEM or public key is invalid. Seal does not
 // keep references to its arguments.
 func Seal(plaintext []byte, ad AD, recipients []Recipient) (*Envelope, error) {
-	adBytes, err := ad.encodeChecked()
-	if err != nil {
-		return nil, err
-	}
-	pubs, err := parseRecipients(recipients)
+	adBytes, pubs, err := checkSealArgs(ad, recipients)
 	if err != nil {
 		return nil, err
 	}
@@ -188,6 +184,20 @@ func Seal(plaintext []byte, ad AD, recipients []Recipient) (*Envelope, error) {
 
 // parseRecipients checks that recipients is not empty and has unique key
 // ids, and parses each recipient's public key.
+// checkSealArgs validates Seal's arguments: the encoded associated data and
+// the recipients' parsed public keys, or ErrInvalidAD / ErrInvalidRecipient.
+func checkSealArgs(ad AD, recipients []Recipient) ([]byte, []hpke.PublicKey, error) {
+	adBytes, err := ad.encodeChecked()
+	if err != nil {
+		return nil, nil, err
+	}
+	pubs, err := parseRecipients(recipients)
+	if err != nil {
+		return nil, nil, err
+	}
+	return adBytes, pubs, nil
+}
+
 func parseRecipients(recipients []Recipient) ([]hpke.PublicKey, error) {
 	if len(recipients) == 0 {
 		return nil, errorf(ErrInvalidRecipient, "no recipients")

@@ -105,11 +105,7 @@ func NewSealer() *Sealer {
 // its arguments, and the envelope shares no memory with the Sealer or with
 // other envelopes, so it may be modified or shredded freely.
 func (s *Sealer) Seal(plaintext []byte, ad AD, recipients []Recipient) (*Envelope, error) {
-	adBytes, err := ad.encodeChecked()
-	if err != nil {
-		return nil, err
-	}
-	pubs, err := parseRecipients(recipients)
+	adBytes, pubs, err := checkSealArgs(ad, recipients)
 	if err != nil {
 		return nil, err
 	}
