@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"errors"
 
-	"github.com/medchain/medchain/crypto/sigverify"
 	"github.com/medchain/medchain/internal/wire"
 	"github.com/medchain/medchain/module"
 	"github.com/medchain/medchain/store"
@@ -163,7 +162,7 @@ func (a *App) verify(pub, msg, sig []byte) bool {
 		a.metrics.sigCached.Inc()
 		return true
 	}
-	if !sigverify.Verify(pub, msg, sig) {
+	if !a.keyCache.Verify(pub, msg, sig) {
 		a.metrics.sigInvalid.Inc()
 		return false
 	}

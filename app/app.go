@@ -19,6 +19,7 @@ import (
 	"github.com/cometbft/cometbft/libs/log"
 	dbm "github.com/cosmos/cosmos-db"
 
+	"github.com/medchain/medchain/crypto/sigverify"
 	"github.com/medchain/medchain/module"
 	"github.com/medchain/medchain/store"
 	"github.com/medchain/medchain/x/consent"
@@ -76,6 +77,9 @@ type App struct {
 	block    *blockState       // between FinalizeBlock and Commit
 	metrics  *Metrics
 	sigCache *sigCache
+	// keyCache keeps signers' public keys decompressed for verification:
+	// it changes what a signature check costs, never its answer.
+	keyCache *sigverify.KeyCache
 	// signerKeys feeds Precheck (precheck.go).
 	signerKeys signerKeyCache
 	clock      func() time.Time // metrics only
@@ -115,7 +119,7 @@ func New(db dbm.DB, opts Options) (*App, error) {
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
-	a := &App{logger: opts.Logger, metrics: opts.Metrics, router: map[string]module.MsgType{}, checkSeq: map[string]uint64{}, check: newCheckCache(), sigCache: newSigCache(1 << 16), clock: opts.Clock}
+	a := &App{logger: opts.Logger, metrics: opts.Metrics, router: map[string]module.MsgType{}, checkSeq: map[string]uint64{}, check: newCheckCache(), sigCache: newSigCache(1 << 16), keyCache: sigverify.NewKeyCache(keyCacheSize), clock: opts.Clock}
 
 	// The wiring: every module, in genesis order.
 	a.Identity = identity.New()

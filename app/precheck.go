@@ -41,7 +41,7 @@ func (a *App) Precheck(bz []byte) { a.prepare([][]byte{bz}, a.signerKeys.get) }
 // is). Safe for concurrent use.
 func (a *App) prepare(txs [][]byte, keyOf func(keyID string) []byte) {
 	var (
-		b    sigverify.Batch
+		b    = sigverify.Batch{Keys: a.keyCache}
 		keys [][32]byte
 		seen = make(map[[32]byte]bool, len(txs))
 	)

@@ -15,6 +15,11 @@ type sigCache struct {
 	next int
 }
 
+// keyCacheSize is the number of decompressed public keys a generation of
+// App.keyCache holds (216 bytes each; at most two generations): more than
+// the signers active in any few blocks of a consortium's traffic.
+const keyCacheSize = 1 << 14
+
 func newSigCache(max int) *sigCache {
 	return &sigCache{max: max, set: make(map[[32]byte]struct{}, max)}
 }

@@ -79,6 +79,8 @@ var smallOrder = func() (out [8]curve.CompressedEdwardsY) {
 // Batch collects signatures to verify together. The zero value is an
 // empty batch; a Batch is not safe for concurrent use.
 type Batch struct {
+	// Keys, if set, supplies the entries' public keys decompressed.
+	Keys    *KeyCache
 	entries []entry
 }
 
@@ -113,13 +115,23 @@ func (b *Batch) Verify(rand io.Reader) []bool {
 	case 1:
 		// A batch of one costs a verification plus the randomness.
 		e := b.entries[idx[0]]
-		valid[idx[0]] = voi.VerifyWithOptions(e.pub, e.msg, e.sig, opts)
+		if b.Keys != nil {
+			valid[idx[0]] = b.Keys.Verify(e.pub, e.msg, e.sig)
+		} else {
+			valid[idx[0]] = voi.VerifyWithOptions(e.pub, e.msg, e.sig, opts)
+		}
 		return valid
 	}
 	bv := voi.NewBatchVerifierWithCapacity(len(idx))
 	for _, i := range idx {
 		e := b.entries[i]
-		bv.AddWithOptions(e.pub, e.msg, e.sig, opts)
+		if b.Keys == nil {
+			bv.AddWithOptions(e.pub, e.msg, e.sig, opts)
+		} else if k := b.Keys.get(e.pub); k != nil {
+			bv.AddExpandedWithOptions(k, e.msg, e.sig, opts)
+		} else {
+			bv.AddWithOptions(e.pub, e.msg, e.sig, opts) // no curve point: judged invalid
+		}
 	}
 	_, ok := bv.Verify(rand)
 	for j, i := range idx {

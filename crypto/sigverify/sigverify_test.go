@@ -65,6 +65,22 @@ func TestZIP215Vectors(t *testing.T) {
 			t.Errorf("vector %d: batch says invalid", i)
 		}
 	}
+	// The same through a key cache: cold, then warm (every key cached).
+	kc := NewKeyCache(len(vs))
+	b.Keys = kc
+	for pass := range 2 {
+		for i, v := range vs {
+			if !kc.Verify(v.pub, v.msg, v.sig) {
+				t.Errorf("pass %d vector %d: KeyCache.Verify = false, want true", pass, i)
+			}
+			b.Add(v.pub, v.msg, v.sig)
+		}
+		for i, ok := range b.Verify(nil) {
+			if !ok {
+				t.Errorf("pass %d vector %d: batch with cached keys says invalid", pass, i)
+			}
+		}
+	}
 	if stdRejects == 0 {
 		t.Fatal("crypto/ed25519 accepted every ZIP 215 vector; the vectors do not test the rule")
 	}
@@ -75,10 +91,10 @@ func TestZIP215Vectors(t *testing.T) {
 // must judge alike alone and in a batch.
 func mixed(r *rand.Rand, n int) (ts []triple, want []bool) {
 	for i := range n {
+		// Keys from a pool of 40 seeds, so that signers recur within and
+		// across batches (as a key cache meets them).
 		seed := make([]byte, ed25519.SeedSize)
-		for j := range seed {
-			seed[j] = byte(r.Uint32())
-		}
+		seed[0] = byte(r.IntN(40))
 		priv := ed25519.NewKeyFromSeed(seed)
 		pub := priv.Public().(ed25519.PublicKey)
 		msg := fmt.Appendf(nil, "tx %d %d", i, r.Uint64())
@@ -116,9 +132,16 @@ func mixed(r *rand.Rand, n int) (ts []triple, want []bool) {
 // sizes from 1 to 70 with every kind of invalid entry mixed in, and for
 // all-valid batches (the fast path).
 func TestBatchAgreesWithVerify(t *testing.T) {
+	t.Run("uncached", func(t *testing.T) { testBatchAgrees(t, nil) })
+	// A cache smaller than a batch, so that entries are evicted while in
+	// use, and whose keys are reused across batches (see mixed).
+	t.Run("cached", func(t *testing.T) { testBatchAgrees(t, NewKeyCache(16)) })
+}
+
+func testBatchAgrees(t *testing.T, kc *KeyCache) {
 	r := rand.New(rand.NewPCG(215, 1))
-	var b Batch
-	for n := 1; n <= 70; n++ {
+	b := Batch{Keys: kc}
+	for n := 1; n <= 100; n++ { // past the batch size where voi stops using decompressed keys (94)
 		ts, want := mixed(r, n)
 		for _, tr := range ts {
 			b.Add(tr.pub, tr.msg, tr.sig)
@@ -133,6 +156,9 @@ func TestBatchAgreesWithVerify(t *testing.T) {
 		for i, tr := range ts {
 			if single := Verify(tr.pub, tr.msg, tr.sig); single != want[i] || got[i] != want[i] {
 				t.Fatalf("n=%d entry %d: single %v, batch %v, want %v", n, i, single, got[i], want[i])
+			}
+			if kc != nil && kc.Verify(tr.pub, tr.msg, tr.sig) != want[i] {
+				t.Fatalf("n=%d entry %d: KeyCache.Verify %v, want %v", n, i, !want[i], want[i])
 			}
 		}
 		// The same valid entries alone: all true through the batch path.
@@ -176,12 +202,30 @@ func BenchmarkVerify(b *testing.B) {
 			Verify(tr.pub, tr.msg, tr.sig)
 		}
 	})
-	for _, n := range []int{4, 16, 32} {
+	b.Run("single-cached", func(b *testing.B) {
+		kc := NewKeyCache(len(valid))
+		for i := 0; b.Loop(); i++ {
+			tr := valid[i%len(valid)]
+			kc.Verify(tr.pub, tr.msg, tr.sig)
+		}
+	})
+	for _, bc := range []struct {
+		n      int
+		cached bool
+	}{{4, false}, {16, false}, {32, false}, {32, true}} {
+		n, cached := bc.n, bc.cached
 		if n > len(valid) {
 			continue
 		}
-		b.Run(fmt.Sprintf("batch%d", n), func(b *testing.B) {
+		name := fmt.Sprintf("batch%d", n)
+		if cached {
+			name += "-cached"
+		}
+		b.Run(name, func(b *testing.B) {
 			var bt Batch
+			if cached {
+				bt.Keys = NewKeyCache(len(valid))
+			}
 			for b.Loop() {
 				for _, tr := range valid[:n] {
 					bt.Add(tr.pub, tr.msg, tr.sig)
