@@ -17,7 +17,9 @@
 // The implementation is github.com/oasisprotocol/curve25519-voi (already a
 // CometBFT dependency), whose single verification is about 1.25× as fast
 // as crypto/ed25519 and whose batch verification of 16 or more signatures
-// costs about 60 % of verifying them one by one.
+// costs about 60 % of verifying them one by one. A KeyCache keeps the keys
+// of recurring signers decompressed, which takes another ~30 % off a
+// batched signature (ADR 0014).
 package sigverify
 
 import (
