@@ -9,8 +9,8 @@ import (
 
 // KeyCache keeps public keys decompressed, so that verifying a signature
 // of a signer seen before skips the point decompression (a field
-// exponentiation) and the checks on the key: about a fifth of a batched
-// signature's cost. A consortium's transactions come mostly from signers
+// exponentiation) and the checks on the key: about 30 % of a batched
+// signature's cost, 13 % of a single one's. A consortium's transactions come mostly from signers
 // that signed before (clinicians, pharmacies, organization admins), so
 // most verifications find their key here.
 //
@@ -18,8 +18,8 @@ import (
 // cost of Verify, never its answer (tested on the ZIP 215 vectors).
 // Keys that do not decompress are not cached. It holds at most about
 // twice its size in keys (216 bytes each): when the current generation is
-// full it becomes the previous one and the one before is dropped, so keys
-// in use survive and a flood of one-off keys evicts only the idle ones.
+// full it becomes the previous one and the one before is dropped; a key
+// used at least once per generation survives any flood of one-off keys.
 // Safe for concurrent use; the nil *KeyCache caches nothing.
 type KeyCache struct {
 	mu        sync.Mutex
@@ -70,19 +70,6 @@ func (c *KeyCache) putLocked(id [32]byte, k *voi.ExpandedPublicKey) {
 		c.prev, c.cur = c.cur, make(map[[32]byte]*voi.ExpandedPublicKey, c.size)
 	}
 	c.cur[id] = k
-}
-
-// Len is the number of keys cached.
-func (c *KeyCache) Len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := len(c.cur)
-	for id := range c.prev {
-		if _, dup := c.cur[id]; !dup {
-			n++
-		}
-	}
-	return n
 }
 
 // Verify is the package's Verify with pub taken from the cache.
