@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,11 +20,11 @@ func TestAcceptance(t *testing.T) {
 	d := newDevNode(t)
 	dir, home, node, c := d.dir, d.home, d.url, d.cli
 
-	start := func() *exec.Cmd {
+	start := func() *nodeProc {
 		return d.start(filepath.Join(dir, fmt.Sprintf("node-%d.log", time.Now().UnixNano())), "/v1/status", "node API")
 	}
-	stop := func(cmd *exec.Cmd) {
-		switch err := stopNode(cmd); {
+	stop := func(p *nodeProc) {
+		switch err := p.stop(); {
 		case errors.Is(err, errStopTimeout):
 			t.Fatal(err)
 		case err != nil:
@@ -34,10 +33,7 @@ func TestAcceptance(t *testing.T) {
 	}
 	proc := start()
 	defer func() {
-		if proc.ProcessState == nil {
-			_ = proc.Process.Kill()
-			_, _ = proc.Process.Wait()
-		}
+		proc.kill()
 	}()
 
 	var status struct {
