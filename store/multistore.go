@@ -121,6 +121,10 @@ type MultiStore struct {
 	own        []*iavl.ImmutableTree
 	ownVersion int64
 
+	// mem, if set, replaces the IAVL trees (memstore.go, WithMemTree);
+	// then trees, readers, filters and own are unused.
+	mem *memBackend
+
 	// indexNames (sorted) and indexes are the index stores (index.go).
 	indexNames []string
 	indexes    []*indexStore
@@ -155,6 +159,23 @@ func Open(db dbm.DB, names []string, opts ...Option) (*MultiStore, error) {
 		}
 		latest = int64(binary.BigEndian.Uint64(raw))
 	}
+	for _, o := range opts {
+		if err := o(m); err != nil {
+			return nil, err
+		}
+	}
+	m.last = CommitID{Version: latest}
+	if m.mem != nil {
+		if err := m.openMem(latest); err != nil {
+			return nil, err
+		}
+		return m, nil
+	}
+	if marker, err := db.Get(memMarker); err != nil {
+		return nil, fmt.Errorf("store: read metadata: %w", err)
+	} else if marker != nil {
+		return nil, errors.New("store: this application database was written by the memtree state backend; open it with that backend")
+	}
 	for _, name := range names {
 		pdb := dbm.NewPrefixDB(db, []byte("t/"+name+"/"))
 		t := iavl.NewMutableTree(newSizedBatchDB(iavldb.NewWrapper(pdb)), nodeCacheSize, true, iavl.NewNopLogger(), iavl.FlushThresholdOption(flushThreshold))
@@ -167,12 +188,6 @@ func Open(db dbm.DB, names []string, opts ...Option) (*MultiStore, error) {
 		}
 		m.trees = append(m.trees, t)
 		m.readers = append(m.readers, iavl.NewMutableTree(iavldb.NewWrapper(pdb), nodeCacheSize, true, iavl.NewNopLogger()))
-	}
-	m.last = CommitID{Version: latest}
-	for _, o := range opts {
-		if err := o(m); err != nil {
-			return nil, err
-		}
 	}
 	if err := m.buildFilters(latest); err != nil {
 		return nil, err
@@ -231,6 +246,14 @@ func (m *MultiStore) SetInitialVersion(v int64) error {
 	if v < 1 {
 		return fmt.Errorf("store: initial version %d must be positive", v)
 	}
+	if m.mem != nil {
+		for _, t := range m.mem.trees {
+			if err := t.SetInitialVersion(v); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	for _, t := range m.trees {
 		t.SetInitialVersion(uint64(v))
 	}
@@ -256,6 +279,9 @@ func (m *MultiStore) Working(name string) KV {
 		return s.working
 	}
 	i := m.index(name)
+	if m.mem != nil {
+		return memKV{m.mem, i}
+	}
 	return &treeKV{t: m.trees[i], f: m.filters[i]}
 }
 
@@ -263,6 +289,17 @@ func (m *MultiStore) Working(name string) KV {
 func (m *MultiStore) WorkingHash() []byte { return m.hash(true) }
 
 func (m *MultiStore) hash(working bool) []byte {
+	if m.mem != nil {
+		roots := make([][]byte, len(m.mem.trees))
+		for i, t := range m.mem.trees {
+			if working {
+				roots[i] = t.WorkingHash()
+			} else {
+				roots[i] = t.Hash()
+			}
+		}
+		return proof.RootHash(m.names, roots)
+	}
 	roots := make([][]byte, len(m.trees))
 	for i, t := range m.trees {
 		if working {
@@ -283,6 +320,9 @@ func (m *MultiStore) Commit() (CommitID, error) {
 		if err := s.flush(); err != nil {
 			return CommitID{}, fmt.Errorf("index store %q: write: %w", m.indexNames[i], err)
 		}
+	}
+	if m.mem != nil {
+		return m.commitMem()
 	}
 	var version int64
 	for i, t := range m.trees {
@@ -364,6 +404,13 @@ func (m *MultiStore) Reader(name string, version int64) (Reader, int64, error) {
 		}
 		return dbKV{s.db, nil}, version, nil
 	}
+	if m.mem != nil {
+		view, v, err := m.memView(name, version)
+		if err != nil {
+			return nil, 0, err
+		}
+		return memReader{view}, v, nil
+	}
 	t, v, err := m.immutable(name, version)
 	if err != nil {
 		return nil, 0, err
@@ -399,6 +446,13 @@ func (m *MultiStore) OwnReader(name string) (Reader, int64) {
 	if v == 0 {
 		return m.Working(name), 0
 	}
+	if m.mem != nil {
+		view, _, err := m.memView(name, v)
+		if err != nil {
+			panic(&DBFailure{fmt.Errorf("store %q: committed version %d: %w", name, v, err)})
+		}
+		return memReader{view}, v
+	}
 	if m.ownVersion != v {
 		clear(m.own)
 		m.ownVersion = v
@@ -419,6 +473,9 @@ func (m *MultiStore) OwnReader(name string) (Reader, int64) {
 func (m *MultiStore) Prove(name string, key []byte, version int64) (value []byte, ops *cmtcrypto.ProofOps, v int64, err error) {
 	if !slices.Contains(m.names, name) {
 		return nil, nil, 0, fmt.Errorf("store: %q is not an authenticated store: nothing to prove", name)
+	}
+	if m.mem != nil {
+		return m.proveMem(name, key, version)
 	}
 	t, v, err := m.immutable(name, version)
 	if err != nil {
