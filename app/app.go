@@ -106,7 +106,17 @@ type Options struct {
 	// Clock times ABCI calls for metrics only; it never reaches state.
 	// Default: the wall clock.
 	Clock func() time.Time
+	// StateBackend is StateIAVL (default) or StateMemTree; KeepHeights is
+	// how many heights the memtree backend keeps readable (default 1000).
+	StateBackend string
+	KeepHeights  int
 }
+
+// The state backends (store.Open; ADR 0015).
+const (
+	StateIAVL    = "iavl"
+	StateMemTree = "memtree"
+)
 
 // New opens the application state in db and wires the modules.
 func New(db dbm.DB, opts Options) (*App, error) {
@@ -143,7 +153,19 @@ func New(db dbm.DB, opts Options) (*App, error) {
 			a.router[mt.TypeURL] = mt
 		}
 	}
-	ms, err := store.Open(db, names, store.WithIndexes(indexes...))
+	storeOpts := []store.Option{store.WithIndexes(indexes...)}
+	switch opts.StateBackend {
+	case "", StateIAVL:
+	case StateMemTree:
+		keep := opts.KeepHeights
+		if keep == 0 {
+			keep = 1000
+		}
+		storeOpts = append(storeOpts, store.WithMemTree(keep))
+	default:
+		return nil, fmt.Errorf("app: unknown state backend %q", opts.StateBackend)
+	}
+	ms, err := store.Open(db, names, storeOpts...)
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/medchain/medchain/app"
 )
 
 // Settings are medchain's own node settings, stored in config/medchain.json.
@@ -38,6 +40,15 @@ type Settings struct {
 	// Peers maps organization ids to the API base URLs of their nodes, where
 	// this node's vault fetches records those organizations hold.
 	Peers map[string]string `json:"peers,omitempty"`
+	// StateBackend is where the authenticated state lives: "iavl" (the
+	// default; every height kept on disk) or "memtree" (in memory, the
+	// change sets on disk, the last KeepHeights heights readable; ADR
+	// 0015). A node's database is written by one backend and opened only
+	// by it.
+	StateBackend string `json:"state_backend,omitempty"`
+	// KeepHeights is how many recent heights the memtree backend keeps
+	// readable and provable (default 1000).
+	KeepHeights int `json:"keep_heights,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes as "1.5s" in JSON.
@@ -70,6 +81,14 @@ func (s Settings) Validate() error {
 	}
 	if s.CommitTimeout <= 0 {
 		return errors.New("medchain.json: commit_timeout must be positive")
+	}
+	switch s.StateBackend {
+	case "", app.StateIAVL, app.StateMemTree:
+	default:
+		return fmt.Errorf("medchain.json: state_backend %q: use %q or %q", s.StateBackend, app.StateIAVL, app.StateMemTree)
+	}
+	if s.KeepHeights < 0 {
+		return errors.New("medchain.json: keep_heights must not be negative")
 	}
 	return nil
 }

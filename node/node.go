@@ -158,7 +158,10 @@ func Run(ctx context.Context, home string, o RunOptions) error {
 	}
 	defer db.Close()
 	reg := prometheus.NewRegistry()
-	application, err := app.New(db, app.Options{Logger: logger.With("module", "medchain"), Metrics: app.NewMetrics(reg)})
+	application, err := app.New(db, app.Options{
+		Logger: logger.With("module", "medchain"), Metrics: app.NewMetrics(reg),
+		StateBackend: settings.StateBackend, KeepHeights: settings.KeepHeights,
+	})
 	if err != nil {
 		return fmt.Errorf("refusing to start: %w", err)
 	}

@@ -53,6 +53,8 @@ type benchOptions struct {
 	selfProf   string
 	client     string
 	progress   time.Duration
+	// stateBackend is the medchain nodes' node.Settings.StateBackend.
+	stateBackend string
 }
 
 const (
@@ -109,6 +111,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 	f.StringVar(&o.selfProf, "loadgen-cpuprofile", "", "write a CPU profile of this process (the load generator) to this file")
 	_ = f.MarkHidden("loadgen-cpuprofile")
 	f.DurationVar(&o.progress, "progress", 5*time.Second, "interval of progress lines on stderr")
+	f.StringVar(&o.stateBackend, "state-backend", "", "medchain nodes' state backend: iavl (the default) or memtree (ADR 0015)")
 	return cmd
 }
 
@@ -282,7 +285,8 @@ func runBench(ctx context.Context, g *globals, o benchOptions) (res *benchResult
 	logf("creating a %d-validator %s network in %s (ports %d..)", o.validators, o.app, dir, base)
 	tn, err := node.InitTestnet(dir, node.TestnetOptions{
 		Validators: o.validators, ChainID: benchChainID, BasePort: base, Passphrase: keyring.EnvOrPrompt(),
-		Tune: func(i int, c *cmtcfg.Config, _ *node.Settings) {
+		Tune: func(i int, c *cmtcfg.Config, s *node.Settings) {
+			s.StateBackend = o.stateBackend
 			if o.pprof {
 				c.RPC.PprofListenAddress = pprofAddr(i)
 			}
@@ -334,6 +338,9 @@ func runBench(ctx context.Context, g *globals, o benchOptions) (res *benchResult
 		return nil, err
 	}
 	res.App, res.Validators = o.app, o.validators
+	if o.app == benchAppMedchain {
+		res.StateBackend = o.stateBackend
+	}
 	res.Machine = benchMachineInfo()
 	res.GoVersion = runtime.Version()
 	res.Commit = benchCommit()

@@ -15,11 +15,13 @@ import (
 
 // benchResult is the report of one "medchain bench" run.
 type benchResult struct {
-	App        string  `json:"app"`
-	Validators int     `json:"validators"`
-	Duration   string  `json:"duration"`
-	WindowS    float64 `json:"window_s"`
-	Rate       float64 `json:"rate"` // offered tx/s, 0 = as fast as possible
+	App        string `json:"app"`
+	Validators int    `json:"validators"`
+	// StateBackend is the medchain nodes' state backend ("" = default).
+	StateBackend string  `json:"state_backend,omitempty"`
+	Duration     string  `json:"duration"`
+	WindowS      float64 `json:"window_s"`
+	Rate         float64 `json:"rate"` // offered tx/s, 0 = as fast as possible
 
 	TPS        float64 `json:"tps"`
 	P50ms      float64 `json:"p50_ms"`
