@@ -106,17 +106,30 @@ type Options struct {
 	// Clock times ABCI calls for metrics only; it never reaches state.
 	// Default: the wall clock.
 	Clock func() time.Time
-	// StateBackend is StateIAVL (default) or StateMemTree; KeepHeights is
-	// how many heights the memtree backend keeps readable (default 1000).
-	StateBackend string
-	KeepHeights  int
+	// StateBackend is StateIAVL (default) or StateMemTree. For memtree:
+	// KeepHeights is how many heights stay readable (default 256), and
+	// SnapshotDir, if set, where a snapshot of the state is written every
+	// SnapshotInterval heights (default 500), so that a restart replays
+	// only the change sets since (store.MemTreeConfig).
+	StateBackend     string
+	KeepHeights      int
+	SnapshotDir      string
+	SnapshotInterval int64
 }
 
 // The state backends (store.Open; ADR 0015).
 const (
 	StateIAVL    = "iavl"
 	StateMemTree = "memtree"
+	// DefaultKeepHeights and DefaultSnapshotInterval are the memtree
+	// backend's defaults (Options).
+	DefaultKeepHeights      = 256
+	DefaultSnapshotInterval = 500
 )
+
+// Close waits for background work on the state (a snapshot being
+// written) to end. Call it before closing the database.
+func (a *App) Close() { a.ms.Close() }
 
 // New opens the application state in db and wires the modules.
 func New(db dbm.DB, opts Options) (*App, error) {
@@ -157,11 +170,21 @@ func New(db dbm.DB, opts Options) (*App, error) {
 	switch opts.StateBackend {
 	case "", StateIAVL:
 	case StateMemTree:
-		keep := opts.KeepHeights
-		if keep == 0 {
-			keep = 1000
+		cfg := store.MemTreeConfig{Keep: opts.KeepHeights, SnapshotDir: opts.SnapshotDir, SnapshotInterval: opts.SnapshotInterval}
+		if cfg.Keep == 0 {
+			cfg.Keep = DefaultKeepHeights
 		}
-		storeOpts = append(storeOpts, store.WithMemTree(keep))
+		if cfg.SnapshotInterval == 0 {
+			cfg.SnapshotInterval = DefaultSnapshotInterval
+		}
+		cfg.OnSnapshot = func(v int64, took time.Duration, err error) {
+			if err != nil {
+				a.logger.Error("state snapshot failed; the change sets since the previous one are kept", "height", v, "err", err)
+				return
+			}
+			a.logger.Info("state snapshot written", "height", v, "took", took.Round(time.Millisecond))
+		}
+		storeOpts = append(storeOpts, store.WithMemTree(cfg))
 	default:
 		return nil, fmt.Errorf("app: unknown state backend %q", opts.StateBackend)
 	}

@@ -161,10 +161,12 @@ func Run(ctx context.Context, home string, o RunOptions) error {
 	application, err := app.New(db, app.Options{
 		Logger: logger.With("module", "medchain"), Metrics: app.NewMetrics(reg),
 		StateBackend: settings.StateBackend, KeepHeights: settings.KeepHeights,
+		SnapshotDir: filepath.Join(conf.DBDir(), "state-snapshots"),
 	})
 	if err != nil {
 		return fmt.Errorf("refusing to start: %w", err)
 	}
+	defer application.Close() // before db.Close: a snapshot may be writing
 	nodeKey, err := p2p.LoadNodeKey(conf.NodeKeyFile())
 	if err != nil {
 		return fmt.Errorf("load node key: %w", err)

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	cmtcrypto "github.com/cometbft/cometbft/proto/tendermint/crypto"
 
@@ -24,13 +26,17 @@ import (
 
 // memBackend holds the trees of a MultiStore opened WithMemTree.
 type memBackend struct {
-	trees []*memtree.Tree
+	cfg   MemTreeConfig
 	keep  int64
+	trees []*memtree.Tree
 	// views holds the saved versions still readable, one view per store,
 	// oldest first; guarded by MultiStore.mu.
 	views []memVersion
 	// changes is the encoded change set of the working version.
 	changes []byte
+	// snapshotting is held by the goroutine writing a snapshot; Close
+	// waits for it.
+	snapshotting sync.Mutex
 }
 
 type memVersion struct {
@@ -38,16 +44,36 @@ type memVersion struct {
 	stores  []*memtree.View
 }
 
+// MemTreeConfig configures the memtree backend.
+type MemTreeConfig struct {
+	// Keep is how many recent heights stay readable and provable (>= 1).
+	Keep int
+	// SnapshotDir, if set, is where snapshots of the whole state are
+	// written, every SnapshotInterval heights, in the background. Open
+	// then starts from the latest snapshot instead of replaying every
+	// change set since the first height, and the change sets a snapshot
+	// covers are deleted. Without it, nothing is deleted and Open replays
+	// from the first height.
+	SnapshotDir      string
+	SnapshotInterval int64
+	// OnSnapshot, if set, is told the outcome of each snapshot (for the
+	// node's log). A failed snapshot loses nothing: the change sets stay
+	// until a snapshot is durable.
+	OnSnapshot func(version int64, took time.Duration, err error)
+}
+
 // WithMemTree opens the authenticated stores as in-memory memtree trees
-// persisted as change sets (see memstore.go), keeping the last keep
-// versions readable. A database written by the IAVL backend cannot be
-// opened this way, nor the reverse.
-func WithMemTree(keep int) Option {
+// persisted as change sets and snapshots (see memstore.go). A database
+// written by the IAVL backend cannot be opened this way, nor the reverse.
+func WithMemTree(cfg MemTreeConfig) Option {
 	return func(m *MultiStore) error {
-		if keep < 1 {
-			return fmt.Errorf("store: memtree must keep at least 1 version, not %d", keep)
+		if cfg.Keep < 1 {
+			return fmt.Errorf("store: memtree must keep at least 1 height, not %d", cfg.Keep)
 		}
-		m.mem = &memBackend{keep: int64(keep)}
+		if cfg.SnapshotDir != "" && cfg.SnapshotInterval < 1 {
+			return fmt.Errorf("store: memtree snapshot interval %d must be positive", cfg.SnapshotInterval)
+		}
+		m.mem = &memBackend{cfg: cfg, keep: int64(cfg.Keep)}
 		return nil
 	}
 }
@@ -56,6 +82,8 @@ var (
 	changePrefix = []byte("c/")
 	// memMarker records that the database belongs to the memtree backend.
 	memMarker = []byte("m/backend")
+	// snapshotMeta holds the height of the latest durable snapshot.
+	snapshotMeta = []byte("m/snapshot")
 )
 
 func changeKey(v int64) []byte {
@@ -85,12 +113,19 @@ func (m *MultiStore) openMem(latest int64) error {
 	if latest == 0 {
 		return nil
 	}
-	it, err := m.db.Iterator(changeKey(0), changeKey(latest+1))
+	next := int64(0)
+	snap, err := m.loadSnapshot()
+	if err != nil {
+		return err
+	}
+	if snap > 0 {
+		next = snap + 1
+	}
+	it, err := m.db.Iterator(changeKey(next), changeKey(latest+1))
 	if err != nil {
 		return fmt.Errorf("store: read change sets: %w", err)
 	}
 	defer it.Close()
-	next := int64(0)
 	for ; it.Valid(); it.Next() {
 		v := int64(binary.BigEndian.Uint64(it.Key()[len(changePrefix):]))
 		if next == 0 && v > 1 {
@@ -246,8 +281,30 @@ func (m *MultiStore) commitMem() (CommitID, error) {
 	m.mu.Lock()
 	m.last = id
 	b.retain(version)
+	views := b.views[len(b.views)-1].stores
 	m.mu.Unlock()
+	if b.cfg.SnapshotDir != "" && version%b.cfg.SnapshotInterval == 0 && b.snapshotting.TryLock() {
+		// Saved views never change, so the snapshot is written while the
+		// chain goes on; one at a time (a busy writer skips this height).
+		go func() {
+			defer b.snapshotting.Unlock()
+			t0 := time.Now()
+			err := m.writeSnapshot(version, views)
+			if b.cfg.OnSnapshot != nil {
+				b.cfg.OnSnapshot(version, time.Since(t0), err)
+			}
+		}()
+	}
 	return id, nil
+}
+
+// Close waits for a snapshot being written, if any. The store must not be
+// used afterwards.
+func (m *MultiStore) Close() {
+	if m.mem != nil {
+		m.mem.snapshotting.Lock()
+		m.mem.snapshotting.Unlock() //nolint:staticcheck // waiting is the point
+	}
 }
 
 // memKV is the working state of one memtree store: reads and writes go to

@@ -6,8 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	dbm "github.com/cosmos/cosmos-db"
 
@@ -17,7 +21,7 @@ import (
 
 func openMemTree(t *testing.T, db dbm.DB, keep int) *store.MultiStore {
 	t.Helper()
-	ms, err := store.Open(db, storeNames, store.WithMemTree(keep))
+	ms, err := store.Open(db, storeNames, store.WithMemTree(store.MemTreeConfig{Keep: keep}))
 	if err != nil {
 		t.Fatalf("store.Open WithMemTree: %v", err)
 	}
@@ -203,7 +207,7 @@ func TestMemTreeBackendRefusesDamage(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer db.Close()
-			if _, err := store.Open(db, storeNames, store.WithMemTree(5)); err == nil || !strings.Contains(err.Error(), "corrupt") {
+			if _, err := store.Open(db, storeNames, store.WithMemTree(store.MemTreeConfig{Keep: 5})); err == nil || !strings.Contains(err.Error(), "corrupt") {
 				t.Fatalf("Open of a damaged database: %v, want an error mentioning \"corrupt\"", err)
 			}
 		})
@@ -220,11 +224,11 @@ func TestMemTreeBackendRefusesDamage(t *testing.T) {
 		ms, db := openLevel(t, dir)
 		fill(t, ms)
 		defer db.Close()
-		if _, err := store.Open(db, storeNames, store.WithMemTree(5)); err == nil || !strings.Contains(err.Error(), "IAVL") {
+		if _, err := store.Open(db, storeNames, store.WithMemTree(store.MemTreeConfig{Keep: 5})); err == nil || !strings.Contains(err.Error(), "IAVL") {
 			t.Fatalf("memtree backend on an IAVL database: %v, want a refusal naming IAVL", err)
 		}
 	})
-	if _, err := store.Open(dbm.NewMemDB(), storeNames, store.WithMemTree(0)); err == nil {
+	if _, err := store.Open(dbm.NewMemDB(), storeNames, store.WithMemTree(store.MemTreeConfig{Keep: 0})); err == nil {
 		t.Fatal("WithMemTree(0) accepted")
 	}
 }
@@ -257,4 +261,138 @@ func TestMemTreeBackendInitialVersion(t *testing.T) {
 	if got := again.LastCommit(); got.Version != 46 || !bytes.Equal(got.Hash, last.Hash) {
 		t.Fatalf("reopened at (%d, %X), want (46, %X)", got.Version, got.Hash, last.Hash)
 	}
+}
+
+// TestMemTreeSnapshots: with a snapshot directory, a snapshot is written
+// every interval heights; reopening starts from the latest one and
+// replays only the change sets since (the older ones are deleted), with
+// the same state and the same hashes as IAVL going on. A damaged or
+// missing snapshot is refused as corrupt, and a leftover temporary file
+// (a crash while writing) is ignored and removed.
+func TestMemTreeSnapshots(t *testing.T) {
+	dir := t.TempDir()
+	snapDir := filepath.Join(dir, "snapshots")
+	cfg := store.MemTreeConfig{Keep: 8, SnapshotDir: snapDir, SnapshotInterval: 7}
+	var written []int64
+	cfg.OnSnapshot = func(v int64, _ time.Duration, err error) {
+		if err != nil {
+			t.Errorf("snapshot at %d: %v", v, err)
+		}
+		written = append(written, v) // snapshots run one at a time
+	}
+	var db dbm.DB
+	db, err := dbm.NewGoLevelDB("state", dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem, err := store.Open(db, storeNames, store.WithMemTree(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := openMem(t, storeNames...)
+	rng := rand.New(rand.NewPCG(5, 6))
+	var last store.CommitID
+	for h := 1; h <= 45; h++ {
+		randomBlock(rng, mem, ref)
+		last = mustCommit(t, mem)
+		if want := mustCommit(t, ref); !bytes.Equal(last.Hash, want.Hash) {
+			t.Fatalf("height %d: hash differs from IAVL's", h)
+		}
+		if h%7 == 0 {
+			mem.Close() // wait for this height's snapshot, so that none is skipped
+		}
+	}
+	mem.Close()
+	if !slices.Equal(written, []int64{7, 14, 21, 28, 35, 42}) {
+		t.Fatalf("snapshots written at %v, want every 7th height", written)
+	}
+	files, _ := filepath.Glob(filepath.Join(snapDir, "snapshot-*"))
+	if len(files) != 1 || !strings.HasSuffix(files[0], "snapshot-00000000000000000042") {
+		t.Fatalf("snapshot files %v, want only height 42's", files)
+	}
+	it, err := db.Iterator([]byte("c/"), []byte("c0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []int64
+	for ; it.Valid(); it.Next() {
+		kept = append(kept, int64(binary.BigEndian.Uint64(it.Key()[2:])))
+	}
+	it.Close()
+	if !slices.Equal(kept, []int64{43, 44, 45}) {
+		t.Fatalf("change sets kept for heights %v, want 43..45", kept)
+	}
+	// A crash while writing the next snapshot leaves a temporary file.
+	if err := os.WriteFile(filepath.Join(snapDir, "snapshot-00000000000000000049.tmp"), []byte("partial"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	reopen := func() (*store.MultiStore, dbm.DB, error) {
+		db, err := dbm.NewGoLevelDB("state", dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms, err := store.Open(db, storeNames, store.WithMemTree(cfg))
+		return ms, db, err
+	}
+	mem, db, err = reopen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := mem.LastCommit(); got.Version != 45 || !bytes.Equal(got.Hash, last.Hash) {
+		t.Fatalf("reopened at (%d, %X), want (45, %X)", got.Version, got.Hash, last.Hash)
+	}
+	if tmp, _ := filepath.Glob(filepath.Join(snapDir, "*.tmp")); len(tmp) != 0 {
+		t.Fatalf("temporary snapshot files left: %v", tmp)
+	}
+	// Heights 42 (the snapshot) to 45 are readable; the snapshot's own
+	// height can be proven.
+	if _, _, _, err := mem.Prove("identity", []byte("k001"), 42); err != nil {
+		t.Fatalf("Prove at the snapshot's height: %v", err)
+	}
+	if _, _, err := mem.Reader("identity", 41); !errors.Is(err, store.ErrVersionUnavailable) {
+		t.Fatalf("Reader below the snapshot after a reopen: %v, want ErrVersionUnavailable", err)
+	}
+	for range 10 {
+		randomBlock(rng, mem, ref)
+		got, want := mustCommit(t, mem), mustCommit(t, ref)
+		if got.Version != want.Version || !bytes.Equal(got.Hash, want.Hash) {
+			t.Fatalf("after reopen: memtree (%d, %X), IAVL (%d, %X)", got.Version, got.Hash, want.Version, want.Hash)
+		}
+	}
+	mem.Close()
+	db.Close()
+
+	// Damage: the snapshot's bytes, or the file gone.
+	snap := snapshotFile(t, snapDir)
+	orig, err := os.ReadFile(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	damaged := bytes.Clone(orig)
+	damaged[len(damaged)-3] ^= 0x40 // inside the last store's last value
+	if err := os.WriteFile(snap, damaged, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, db, err = reopen(); err == nil || !strings.Contains(err.Error(), "corrupt") {
+		t.Fatalf("Open with a damaged snapshot: %v, want corrupt", err)
+	}
+	db.Close()
+	if err := os.Remove(snap); err != nil {
+		t.Fatal(err)
+	}
+	if _, db, err = reopen(); err == nil || !strings.Contains(err.Error(), "corrupt") {
+		t.Fatalf("Open with the snapshot missing: %v, want corrupt", err)
+	}
+	db.Close()
+}
+
+func snapshotFile(t *testing.T, dir string) string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "snapshot-*"))
+	if len(files) != 1 {
+		t.Fatalf("snapshot files %v, want one", files)
+	}
+	return files[0]
 }
