@@ -9,6 +9,7 @@
 package app
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -54,8 +55,9 @@ func SequenceKey(did string) []byte { return seqKey(did) }
 // loaded node the misses of that cache cost more CPU than the parallelism
 // gains (bench/RESULTS.md).
 type App struct {
-	logger log.Logger
-	ms     *store.MultiStore
+	stateBackend string // StateIAVL or StateMemTree, as opened
+	logger       log.Logger
+	ms           *store.MultiStore
 
 	Identity *identity.Module
 	Org      *org.Module
@@ -119,13 +121,18 @@ type Options struct {
 
 // The state backends (store.Open; ADR 0015).
 const (
-	StateIAVL    = "iavl"
-	StateMemTree = "memtree"
+	StateIAVL    = store.BackendIAVL
+	StateMemTree = store.BackendMemTree
+	// DefaultStateBackend is the backend of a new database.
+	DefaultStateBackend = StateMemTree
 	// DefaultKeepHeights and DefaultSnapshotInterval are the memtree
 	// backend's defaults (Options).
 	DefaultKeepHeights      = 256
 	DefaultSnapshotInterval = 500
 )
+
+// StateBackend returns the backend the state was opened with.
+func (a *App) StateBackend() string { return a.stateBackend }
 
 // Close waits for background work on the state (a snapshot being
 // written) to end. Call it before closing the database.
@@ -167,8 +174,18 @@ func New(db dbm.DB, opts Options) (*App, error) {
 		}
 	}
 	storeOpts := []store.Option{store.WithIndexes(indexes...)}
-	switch opts.StateBackend {
-	case "", StateIAVL:
+	backend := opts.StateBackend
+	if backend == "" {
+		// The database's own backend, or for a new one the default.
+		found, err := store.DetectBackend(db)
+		if err != nil {
+			return nil, err
+		}
+		backend = cmp.Or(found, DefaultStateBackend)
+	}
+	a.stateBackend = backend
+	switch backend {
+	case StateIAVL:
 	case StateMemTree:
 		cfg := store.MemTreeConfig{Keep: opts.KeepHeights, SnapshotDir: opts.SnapshotDir, SnapshotInterval: opts.SnapshotInterval}
 		if cfg.Keep == 0 {
@@ -186,7 +203,7 @@ func New(db dbm.DB, opts Options) (*App, error) {
 		}
 		storeOpts = append(storeOpts, store.WithMemTree(cfg))
 	default:
-		return nil, fmt.Errorf("app: unknown state backend %q", opts.StateBackend)
+		return nil, fmt.Errorf("app: unknown state backend %q", backend)
 	}
 	ms, err := store.Open(db, names, storeOpts...)
 	if err != nil {

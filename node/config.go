@@ -10,7 +10,7 @@
 //	<home>/config/medchain.json      medchain node settings (API address, limits)
 //	<home>/config/node_key.json      p2p identity
 //	<home>/config/priv_validator_key.json
-//	<home>/data/                     CometBFT databases, application.db (IAVL state)
+//	<home>/data/                     CometBFT databases, application.db (state), state-snapshots/ (memtree)
 //	<home>/keyring/                  encrypted keys (package crypto/keyring)
 //	<home>/medchain.pid              PID of the running node
 package node

@@ -167,6 +167,7 @@ func Run(ctx context.Context, home string, o RunOptions) error {
 		return fmt.Errorf("refusing to start: %w", err)
 	}
 	defer application.Close() // before db.Close: a snapshot may be writing
+	logger.Info("application state opened", "module", "medchain", "backend", application.StateBackend())
 	nodeKey, err := p2p.LoadNodeKey(conf.NodeKeyFile())
 	if err != nil {
 		return fmt.Errorf("load node key: %w", err)

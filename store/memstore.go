@@ -8,6 +8,7 @@ import (
 	"time"
 
 	cmtcrypto "github.com/cometbft/cometbft/proto/tendermint/crypto"
+	dbm "github.com/cosmos/cosmos-db"
 
 	"github.com/medchain/medchain/store/memtree"
 	"github.com/medchain/medchain/store/proof"
@@ -258,7 +259,8 @@ func (m *MultiStore) commitMem() (CommitID, error) {
 		roots[i], version = t.SaveVersion()
 	}
 	id := CommitID{Version: version, Hash: proof.RootHash(m.names, roots)}
-	batch := m.db.NewBatch()
+	// Sized for the change set, so the batch does not grow by copying.
+	batch := m.db.NewBatchWithSize(len(b.changes) + 256)
 	defer batch.Close()
 	for _, kv := range [][2][]byte{
 		{changeKey(version), b.changes},
@@ -324,12 +326,11 @@ func (s memKV) ReverseIterator(start, end []byte) Iterator {
 	return s.tree().Working().Iterator(start, end, false)
 }
 
+// Set keeps key and value in the tree, as IAVL's Set does: the caller
+// must not modify them afterwards (store.Cache.Write hands over its own).
 func (s memKV) Set(key, value []byte) {
-	// The tree keeps the slices: copy them once, into the change set's
-	// encoding too (the caller may reuse its buffers).
-	k, v := append([]byte(nil), key...), append([]byte(nil), value...)
-	must(s.tree().Set(k, v))
-	s.b.record(opSet, s.idx, k, v)
+	must(s.tree().Set(key, value))
+	s.b.record(opSet, s.idx, key, value)
 }
 
 func (s memKV) Delete(key []byte) {
@@ -404,4 +405,30 @@ func (m *MultiStore) proveMem(name string, key []byte, version int64) (value []b
 	}
 	outer := proof.NewStoreOp(m.names, roots, m.index(name))
 	return view.Get(key), &cmtcrypto.ProofOps{Ops: []cmtcrypto.ProofOp{inner, outer}}, v, nil
+}
+
+// Backend names, as DetectBackend reports them.
+const (
+	BackendIAVL    = "iavl"
+	BackendMemTree = "memtree"
+)
+
+// DetectBackend reports which backend wrote db: BackendIAVL or
+// BackendMemTree, or "" for a database with no committed state.
+func DetectBackend(db dbm.DB) (string, error) {
+	marker, err := db.Get(memMarker)
+	if err != nil {
+		return "", fmt.Errorf("store: read metadata: %w", err)
+	}
+	if marker != nil {
+		return BackendMemTree, nil
+	}
+	latest, err := db.Get(metaLatest)
+	if err != nil {
+		return "", fmt.Errorf("store: read metadata: %w", err)
+	}
+	if latest != nil {
+		return BackendIAVL, nil
+	}
+	return "", nil
 }

@@ -25,6 +25,8 @@ type Reader interface {
 }
 
 // KV is a readable and writable store. Values must not be nil or empty.
+// Set may keep key and value (both backends do): the caller must not
+// modify them afterwards.
 type KV interface {
 	Reader
 	Set(key, value []byte)

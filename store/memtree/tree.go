@@ -1,14 +1,11 @@
 // Package memtree is an in-memory, versioned AVL+ tree whose node hashes —
-// and therefore root hashes — are exactly those of IAVL v1
-// (github.com/cosmos/iavl v1.2.6), the tree medchain's app hash is built
-// from. It is the first part of ADR 0014's option 3: a working tree that
-// keeps child pointers, so that reads and writes walk pointers instead of
-// IAVL v1's node cache and database, and a Commit that hashes the changed
-// nodes without re-encoding and writing each of them.
-//
-// Not yet here (ADR 0014): persistence (a change-set log plus snapshots),
-// ICS23 proofs, and the MultiStore wiring. Until then nothing in medchain
-// uses it; its tests hold it to IAVL v1's hashes and answers.
+// and therefore root hashes and ICS23 proofs — are exactly those of IAVL
+// v1 (github.com/cosmos/iavl v1.2.6), the tree medchain's app hash is
+// built from. It keeps child pointers, so reads and writes walk pointers
+// instead of IAVL v1's node cache and database, and saving a version only
+// hashes the changed nodes. Persistence is the caller's: store's memtree
+// backend logs change sets and writes snapshots (Export, Import); see ADR
+// 0015.
 //
 // Hash compatibility means the same tree shapes and node versions, not
 // only the same hash function: Set and Remove follow IAVL v1's insertion,

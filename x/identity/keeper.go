@@ -199,9 +199,10 @@ func RegisteredDIDs(r store.Reader) []string {
 func IsRegistered(r store.Reader, did string) bool { return r.Has(recordKey(did)) }
 
 // IsActive reports whether did is registered and not deactivated.
+// It decodes through the same memo as SignerKey.
 func (k Keeper) IsActive(r store.Reader, did string) bool {
-	rec, err := k.Get(r, did)
-	return err == nil && rec.Active()
+	bz := r.Get(recordKey(did))
+	return bz != nil && k.signers.signingKeys(did, bz).DeactivatedHeight == 0
 }
 
 // Import writes a record at genesis.
