@@ -144,7 +144,7 @@ func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.Respon
 			if s, ok := a.checkSeq[did]; ok {
 				return s
 			}
-			return NextSequence(auth, ids, did)
+			return a.check.committedSeq(version, did, func() uint64 { return NextSequence(auth, ids, did) })
 		})
 	}
 	a.metrics.observeCheck(err, a.clock().Sub(start))

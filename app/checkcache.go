@@ -27,12 +27,19 @@ import (
 //     a transaction signed with a key just rotated away; FinalizeBlock,
 //     which resolves keys from its own working state, would still refuse
 //     it (tx/15): the cache can cost a block slot, never a wrong result.
+//   - seqs remembers, the same way and for the same DIDs, each signer's
+//     next sequence in the committed state (NextSequence), which every
+//     CheckTx and every recheck asks for: a DID's sequence changes only in
+//     a block it signed in, or whose identity writes registered it. A
+//     stale entry would likewise cost a block slot (tx/9 in
+//     FinalizeBlock), never a wrong result.
 type checkCache struct {
 	decodedMu            sync.Mutex
 	decoded, prevDecoded map[[32]byte]*decodedTx
 
 	keysVersion int64
 	keys        map[string]keyResult
+	seqs        map[string]uint64
 }
 
 type keyResult struct {
@@ -46,7 +53,7 @@ type keyResult struct {
 const maxDecoded = 1 << 15
 
 func newCheckCache() *checkCache {
-	return &checkCache{decoded: map[[32]byte]*decodedTx{}, prevDecoded: map[[32]byte]*decodedTx{}, keys: map[string]keyResult{}}
+	return &checkCache{decoded: map[[32]byte]*decodedTx{}, prevDecoded: map[[32]byte]*decodedTx{}, keys: map[string]keyResult{}, seqs: map[string]uint64{}}
 }
 
 // decode returns the decoded form of bz, from the cache or from a.decodeTx.
@@ -93,10 +100,7 @@ func (c *checkCache) has(bz []byte) bool {
 // keySource returns a keySource for the committed state of version read
 // through resolve, memoized for that version.
 func (c *checkCache) keySource(version int64, resolve keySource) keySource {
-	if version != c.keysVersion {
-		c.keysVersion = version
-		clear(c.keys)
-	}
+	c.atVersion(version)
 	if version == 0 { // the working state before block 1: not fixed, do not memoize
 		return resolve
 	}
@@ -113,6 +117,32 @@ func (c *checkCache) keySource(version int64, resolve keySource) keySource {
 	}
 }
 
+// atVersion drops the memoized answers if they are not for version.
+func (c *checkCache) atVersion(version int64) {
+	if version != c.keysVersion {
+		c.keysVersion = version
+		clear(c.keys)
+		clear(c.seqs)
+	}
+}
+
+// committedSeq returns did's next sequence in the committed state of
+// version, from the memo or from read.
+func (c *checkCache) committedSeq(version int64, did string, read func() uint64) uint64 {
+	c.atVersion(version)
+	if version == 0 { // the working state before block 1: not fixed
+		return read()
+	}
+	if s, ok := c.seqs[did]; ok {
+		return s
+	}
+	s := read()
+	if len(c.seqs) < maxDecoded {
+		c.seqs[did] = s
+	}
+	return s
+}
+
 // committed starts a new generation after the Commit of version: it
 // keeps the key resolutions of every DID not in changed (nil: all
 // changed, as after a Commit of no executed block).
@@ -123,11 +153,15 @@ func (c *checkCache) committed(version int64, changed map[string]struct{}) {
 	c.decodedMu.Unlock()
 	if changed == nil || c.keysVersion != version-1 {
 		clear(c.keys)
+		clear(c.seqs)
 	} else {
 		for id, r := range c.keys {
 			if _, ok := changed[r.did]; ok || r.did == "" {
 				delete(c.keys, id)
 			}
+		}
+		for did := range changed {
+			delete(c.seqs, did)
 		}
 	}
 	c.keysVersion = version
