@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"errors"
+	"sync/atomic"
 
 	"github.com/medchain/medchain/internal/wire"
 	"github.com/medchain/medchain/module"
@@ -30,6 +31,12 @@ type decodedTx struct {
 	msgs      []module.Msg
 	signer    string // DID
 	signBytes []byte
+	// verifiedBy is the public key the transaction's signature verified
+	// under on this node, once it has: the signature and the signed bytes
+	// are those of the cached bytes, so it stays valid under that key, and
+	// the recheck and FinalizeBlock skip hashing it into the
+	// verified-signature cache again. The only field set after caching.
+	verifiedBy atomic.Pointer[[]byte]
 }
 
 // seqSource gives the next expected sequence of a DID in some view of state.
@@ -136,8 +143,14 @@ func (a *App) authorize(d *decodedTx, keys keySource, seqs seqSource) (*admitted
 		return nil, ErrUnknownSigner.Wrapf("%v", err)
 	}
 
-	if !a.verify(pub, d.signBytes, t.Signature) {
-		return nil, ErrBadSignature.Wrapf("signer %s", t.Body.Signer)
+	if vb := d.verifiedBy.Load(); vb != nil && bytes.Equal(*vb, pub) {
+		a.metrics.sigCached.Inc() // answered from what this node verified before
+	} else {
+		if !a.verify(pub, d.signBytes, t.Signature) {
+			return nil, ErrBadSignature.Wrapf("signer %s", t.Body.Signer)
+		}
+		pub := bytes.Clone(pub)
+		d.verifiedBy.Store(&pub)
 	}
 	want := seqs(d.signer)
 	switch {
