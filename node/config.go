@@ -47,8 +47,12 @@ type Settings struct {
 	// by it.
 	StateBackend string `json:"state_backend,omitempty"`
 	// KeepHeights is how many recent heights the memtree backend keeps
-	// readable and provable (default 1000).
+	// readable and provable (default app.DefaultKeepHeights).
 	KeepHeights int `json:"keep_heights,omitempty"`
+	// SnapshotInterval is how often (in heights) the memtree backend writes
+	// a snapshot of the state to data/state-snapshots, which bounds what a
+	// restart replays (default app.DefaultSnapshotInterval).
+	SnapshotInterval int64 `json:"snapshot_interval,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes as "1.5s" in JSON.
@@ -89,6 +93,9 @@ func (s Settings) Validate() error {
 	}
 	if s.KeepHeights < 0 {
 		return errors.New("medchain.json: keep_heights must not be negative")
+	}
+	if s.SnapshotInterval < 0 {
+		return errors.New("medchain.json: snapshot_interval must not be negative")
 	}
 	return nil
 }

@@ -161,7 +161,7 @@ func Run(ctx context.Context, home string, o RunOptions) error {
 	application, err := app.New(db, app.Options{
 		Logger: logger.With("module", "medchain"), Metrics: app.NewMetrics(reg),
 		StateBackend: settings.StateBackend, KeepHeights: settings.KeepHeights,
-		SnapshotDir: filepath.Join(conf.DBDir(), "state-snapshots"),
+		SnapshotDir: filepath.Join(conf.DBDir(), "state-snapshots"), SnapshotInterval: settings.SnapshotInterval,
 	})
 	if err != nil {
 		return fmt.Errorf("refusing to start: %w", err)
