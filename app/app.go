@@ -268,3 +268,17 @@ func NextSequence(auth, ids store.Reader, did string) uint64 {
 	}
 	return binary.BigEndian.Uint64(bz)
 }
+
+// MigrateState converts an application database the IAVL backend wrote
+// into the memtree backend's, at its latest height, with the snapshot in
+// snapshotDir (store.MigrateToMemTree). The node must not be running.
+func MigrateState(db dbm.DB, snapshotDir string) (store.CommitID, error) {
+	if err := store.CheckMigratable(db); err != nil {
+		return store.CommitID{}, err
+	}
+	a, err := New(db, Options{StateBackend: StateIAVL})
+	if err != nil {
+		return store.CommitID{}, err
+	}
+	return store.MigrateToMemTree(db, a.ms.Names(), snapshotDir)
+}

@@ -167,7 +167,7 @@ func Run(ctx context.Context, home string, o RunOptions) error {
 		return fmt.Errorf("refusing to start: %w", err)
 	}
 	defer application.Close() // before db.Close: a snapshot may be writing
-	logger.Info("application state opened", "module", "medchain", "backend", application.StateBackend())
+	logger.With("module", "medchain").Info("application state opened", "backend", application.StateBackend())
 	nodeKey, err := p2p.LoadNodeKey(conf.NodeKeyFile())
 	if err != nil {
 		return fmt.Errorf("load node key: %w", err)
@@ -259,4 +259,36 @@ func Run(ctx context.Context, home string, o RunOptions) error {
 		vlt.Wait() // its sweeps read the database closed below
 	}
 	return nil
+}
+
+// MigrateState converts the application state in home from the IAVL
+// backend to memtree (ADR 0015) at its latest height, and clears a
+// "state_backend": "iavl" setting so that the node opens it. The node must
+// be stopped. Heights before the latest are no longer readable from this
+// node afterwards.
+func MigrateState(home string) (height int64, appHash []byte, err error) {
+	conf, err := LoadCometConfig(home)
+	if err != nil {
+		return 0, nil, err
+	}
+	settings, err := LoadSettings(home)
+	if err != nil {
+		return 0, nil, err
+	}
+	db, err := OpenApplicationDB(conf.DBDir())
+	if err != nil {
+		return 0, nil, fmt.Errorf("open application database (is the node still running?): %w", err)
+	}
+	defer db.Close()
+	id, err := app.MigrateState(db, filepath.Join(conf.DBDir(), "state-snapshots"))
+	if err != nil {
+		return 0, nil, err
+	}
+	if settings.StateBackend == app.StateIAVL {
+		settings.StateBackend = ""
+		if err := SaveSettings(home, settings); err != nil {
+			return id.Version, id.Hash, fmt.Errorf("state migrated, but medchain.json still says state_backend iavl: %w", err)
+		}
+	}
+	return id.Version, id.Hash, nil
 }

@@ -73,3 +73,70 @@ func TestStateSnapshotsAcrossRestart(t *testing.T) {
 		t.Fatalf("register after restart: %+v, %v", res, err)
 	}
 }
+
+// TestMigrateStateToMemTree: a node that ran on IAVL, stopped and
+// migrated with node.MigrateState, restarts on memtree at the same height
+// and app hash and serves the same verified state.
+func TestMigrateStateToMemTree(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a CometBFT node")
+	}
+	dev := nodetest.NewDev(t)
+	s, err := node.LoadSettings(dev.Home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.StateBackend = "iavl"
+	if err := node.SaveSettings(dev.Home, s); err != nil {
+		t.Fatal(err)
+	}
+	r := nodetest.Start(t, dev.Home)
+	ctx := context.Background()
+	c := dev.Client(t)
+	nodetest.WaitHeight(t, c, 1)
+	alice, err := dev.Keyring.Add("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := c.Submit(ctx, client.KeySigner{Key: alice}, client.RegisterMsg(alice)); err != nil || res.Code != 0 {
+		t.Fatalf("register alice: %+v, %v", res, err)
+	}
+	did := identity.DIDFromKey(alice.SigningPublic())
+	r.Stop()
+	if _, _, err := node.MigrateState(dev.Home); err != nil {
+		t.Fatal(err)
+	}
+	h, hash, err := node.MigrateState(dev.Home)
+	if err == nil || !strings.Contains(err.Error(), "nothing to migrate") {
+		t.Fatalf("second migration: %d %X %v, want nothing to migrate", h, hash, err)
+	}
+	if s, _ := node.LoadSettings(dev.Home); s.StateBackend != "" {
+		t.Fatalf("state_backend still %q after migration", s.StateBackend)
+	}
+	snaps, _ := filepath.Glob(filepath.Join(dev.Home, "data", "state-snapshots", "snapshot-*"))
+	if len(snaps) != 1 {
+		t.Fatalf("snapshot files after migration: %v", snaps)
+	}
+
+	r = nodetest.Start(t, dev.Home)
+	defer r.Stop()
+	st, err := c.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodetest.WaitHeight(t, c, st.Height+1)
+	v, err := client.NewVerifier(ctx, c, client.VerifierOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec, _, err := v.Identity(ctx, did, 0); err != nil || rec.DID != did {
+		t.Fatalf("verified read after migration: %+v, %v", rec, err)
+	}
+	bob, err := dev.Keyring.Add("bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := c.Submit(ctx, client.KeySigner{Key: bob}, client.RegisterMsg(bob)); err != nil || res.Code != 0 {
+		t.Fatalf("register after migration: %+v, %v", res, err)
+	}
+}

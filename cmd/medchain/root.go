@@ -66,7 +66,7 @@ func newRoot(g *globals) *cobra.Command {
 	pf.StringVar(&g.home, "home", defaultHome(), "node and keyring directory")
 	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	pf.StringVar(&g.node, "node", client.DefaultNode, "URL of the node API to talk to")
-	root.AddCommand(newInitCmd(g), newStartCmd(g), newStatusCmd(g), newKeysCmd(g), newTxCmd(g), newQueryCmd(g), newVersionCmd(g), newAuthCmd(g), newRecordsCmd(g),
+	root.AddCommand(newInitCmd(g), newStartCmd(g), newStateCmd(g), newStatusCmd(g), newKeysCmd(g), newTxCmd(g), newQueryCmd(g), newVersionCmd(g), newAuthCmd(g), newRecordsCmd(g),
 		newTestnetCmd(g), newBenchCmd(g), newBenchNodeCmd(g))
 	addSupplyCommands(g, root)
 	return root

@@ -81,17 +81,13 @@ func Import(r io.Reader, version int64) (*Tree, error) {
 		bb := bufio.NewReaderSize(r, 1<<16)
 		br, r = bb, bb
 	}
-	bad := func(format string, a ...any) (*Tree, error) {
-		return nil, fmt.Errorf("%w: %s", ErrBadSnapshot, fmt.Sprintf(format, a...))
-	}
 	count, err := binary.ReadUvarint(br)
 	if err != nil {
-		return bad("node count: %v", err)
+		return nil, fmt.Errorf("%w: node count: %v", ErrBadSnapshot, err)
 	}
 	if count > 0 && count%2 == 0 {
-		return bad("%d nodes cannot form a tree", count)
+		return nil, fmt.Errorf("%w: %d nodes cannot form a tree", ErrBadSnapshot, count)
 	}
-	var stack []*node
 	readBytes := func() ([]byte, error) {
 		l, err := binary.ReadUvarint(br)
 		if err != nil {
@@ -104,55 +100,93 @@ func Import(r io.Reader, version int64) (*Tree, error) {
 		_, err = io.ReadFull(r, b)
 		return b, err
 	}
+	im := NewImporter(version)
 	for i := range count {
 		h, err := br.ReadByte()
 		if err != nil {
-			return bad("node %d: %v", i, err)
-		}
-		ver, err := binary.ReadUvarint(br)
-		if err != nil {
-			return bad("node %d: version: %v", i, err)
+			return nil, fmt.Errorf("%w: node %d: %v", ErrBadSnapshot, i, err)
 		}
 		if h > 127 {
-			return bad("node %d: height %d", i, h)
+			return nil, fmt.Errorf("%w: node %d: height %d", ErrBadSnapshot, i, h)
 		}
-		if ver == 0 || ver > uint64(version) {
-			return bad("node %d has version %d in a snapshot of version %d", i, ver, version)
+		ver, err := binary.ReadUvarint(br)
+		if err != nil || ver > uint64(version) {
+			return nil, fmt.Errorf("%w: node %d: version %d: %v", ErrBadSnapshot, i, ver, err)
 		}
-		n := &node{height: int8(h), version: int64(ver)}
+		var key, value []byte
 		if h == 0 {
-			if n.key, err = readBytes(); err != nil {
-				return bad("node %d: key: %v", i, err)
+			if key, err = readBytes(); err != nil {
+				return nil, fmt.Errorf("%w: node %d: key: %v", ErrBadSnapshot, i, err)
 			}
-			if n.value, err = readBytes(); err != nil {
-				return bad("node %d: value: %v", i, err)
+			if value, err = readBytes(); err != nil {
+				return nil, fmt.Errorf("%w: node %d: value: %v", ErrBadSnapshot, i, err)
 			}
-			n.size = 1
-		} else {
-			if len(stack) < 2 {
-				return bad("inner node %d without two children", i)
-			}
-			n.left, n.right = stack[len(stack)-2], stack[len(stack)-1]
-			stack = stack[:len(stack)-2]
-			if int(h) != int(max(n.left.height, n.right.height))+1 {
-				return bad("node %d has height %d over children of heights %d and %d", i, h, n.left.height, n.right.height)
-			}
-			n.size = n.left.size + n.right.size
-			m := n.right
-			for !m.isLeaf() {
-				m = m.left
-			}
-			n.key = m.key
 		}
-		stack = append(stack, n)
+		if err := im.Add(int8(h), int64(ver), key, value); err != nil {
+			return nil, err
+		}
 	}
-	if len(stack) > 1 {
-		return bad("%d subtrees left over", len(stack))
+	return im.Done()
+}
+
+// Importer builds a tree from its nodes in post-order, as Export writes
+// them and IAVL v1's Exporter yields them (ExportNode: height, version,
+// and a leaf's key and value). Inner nodes' keys and sizes are recomputed.
+type Importer struct {
+	version int64
+	stack   []*node
+	n       int
+}
+
+// NewImporter returns an Importer of a tree saved at version.
+func NewImporter(version int64) *Importer { return &Importer{version: version} }
+
+// Add adds the next node in post-order; key and value only for a leaf
+// (height 0), and the tree keeps them.
+func (im *Importer) Add(height int8, version int64, key, value []byte) error {
+	i := im.n
+	im.n++
+	if height < 0 {
+		return fmt.Errorf("%w: node %d: height %d", ErrBadSnapshot, i, height)
 	}
-	t := &Tree{version: version}
-	if len(stack) == 1 {
-		t.root = stack[0]
-		t.saved = stack[0]
+	if version <= 0 || version > im.version {
+		return fmt.Errorf("%w: node %d has version %d in a tree of version %d", ErrBadSnapshot, i, version, im.version)
+	}
+	n := &node{height: height, version: version}
+	if height == 0 {
+		if value == nil {
+			value = []byte{}
+		}
+		n.key, n.value, n.size = key, value, 1
+	} else {
+		if len(im.stack) < 2 {
+			return fmt.Errorf("%w: inner node %d without two children", ErrBadSnapshot, i)
+		}
+		n.left, n.right = im.stack[len(im.stack)-2], im.stack[len(im.stack)-1]
+		im.stack = im.stack[:len(im.stack)-2]
+		if int(height) != int(max(n.left.height, n.right.height))+1 {
+			return fmt.Errorf("%w: node %d has height %d over children of heights %d and %d", ErrBadSnapshot, i, height, n.left.height, n.right.height)
+		}
+		n.size = n.left.size + n.right.size
+		m := n.right
+		for !m.isLeaf() {
+			m = m.left
+		}
+		n.key = m.key
+	}
+	im.stack = append(im.stack, n)
+	return nil
+}
+
+// Done returns the tree; it fails unless the nodes added form one tree.
+func (im *Importer) Done() (*Tree, error) {
+	if len(im.stack) > 1 {
+		return nil, fmt.Errorf("%w: %d subtrees left over", ErrBadSnapshot, len(im.stack))
+	}
+	t := &Tree{version: im.version}
+	if len(im.stack) == 1 {
+		t.root = im.stack[0]
+		t.saved = im.stack[0]
 	}
 	return t, nil
 }
