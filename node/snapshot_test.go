@@ -22,27 +22,9 @@ func TestStateSnapshotsAcrossRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a CometBFT node")
 	}
-	dev := nodetest.NewDev(t)
-	s, err := node.LoadSettings(dev.Home)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.SnapshotInterval = 3
-	if err := node.SaveSettings(dev.Home, s); err != nil {
-		t.Fatal(err)
-	}
-	r := nodetest.Start(t, dev.Home)
+	dev, r, did := startAndRegister(t, func(s *node.Settings) { s.SnapshotInterval = 3 })
 	ctx := context.Background()
 	c := dev.Client(t)
-	nodetest.WaitHeight(t, c, 1)
-	alice, err := dev.Keyring.Add("alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res, err := c.Submit(ctx, client.KeySigner{Key: alice}, client.RegisterMsg(alice)); err != nil || res.Code != 0 {
-		t.Fatalf("register alice: %+v, %v", res, err)
-	}
-	did := identity.DIDFromKey(alice.SigningPublic())
 	before := nodetest.WaitHeight(t, c, 8)
 	r.Stop()
 
@@ -81,27 +63,9 @@ func TestMigrateStateToMemTree(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a CometBFT node")
 	}
-	dev := nodetest.NewDev(t)
-	s, err := node.LoadSettings(dev.Home)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.StateBackend = "iavl"
-	if err := node.SaveSettings(dev.Home, s); err != nil {
-		t.Fatal(err)
-	}
-	r := nodetest.Start(t, dev.Home)
+	dev, r, did := startAndRegister(t, func(s *node.Settings) { s.StateBackend = "iavl" })
 	ctx := context.Background()
 	c := dev.Client(t)
-	nodetest.WaitHeight(t, c, 1)
-	alice, err := dev.Keyring.Add("alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res, err := c.Submit(ctx, client.KeySigner{Key: alice}, client.RegisterMsg(alice)); err != nil || res.Code != 0 {
-		t.Fatalf("register alice: %+v, %v", res, err)
-	}
-	did := identity.DIDFromKey(alice.SigningPublic())
 	r.Stop()
 	if _, _, err := node.MigrateState(dev.Home); err != nil {
 		t.Fatal(err)
@@ -139,4 +103,31 @@ func TestMigrateStateToMemTree(t *testing.T) {
 	if res, err := c.Submit(ctx, client.KeySigner{Key: bob}, client.RegisterMsg(bob)); err != nil || res.Code != 0 {
 		t.Fatalf("register after migration: %+v, %v", res, err)
 	}
+}
+
+// startAndRegister starts a development node whose settings adjust
+// adjust changes, waits for its first block, and registers alice; it returns her
+// DID.
+func startAndRegister(t *testing.T, adjust func(*node.Settings)) (*nodetest.Dev, *nodetest.Running, string) {
+	t.Helper()
+	dev := nodetest.NewDev(t)
+	s, err := node.LoadSettings(dev.Home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adjust(&s)
+	if err := node.SaveSettings(dev.Home, s); err != nil {
+		t.Fatal(err)
+	}
+	r := nodetest.Start(t, dev.Home)
+	c := dev.Client(t)
+	nodetest.WaitHeight(t, c, 1)
+	alice, err := dev.Keyring.Add("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := c.Submit(context.Background(), client.KeySigner{Key: alice}, client.RegisterMsg(alice)); err != nil || res.Code != 0 {
+		t.Fatalf("register alice: %+v, %v", res, err)
+	}
+	return dev, r, identity.DIDFromKey(alice.SigningPublic())
 }
