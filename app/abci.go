@@ -126,8 +126,8 @@ func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.Respon
 	defer a.mu.Unlock()
 	start := a.clock()
 	// The last committed state (the working state before block 1), read
-	// through the working trees' node cache: CheckTx holds mu, so no block
-	// is being executed meanwhile.
+	// through the working trees (IAVL's node cache, or memtree's saved
+	// view): CheckTx holds mu, so no block is being executed meanwhile.
 	ids, version := a.ms.OwnReader(identity.StoreName)
 	auth, _ := a.ms.OwnReader(AuthStore)
 	var ad *admitted

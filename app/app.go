@@ -53,7 +53,9 @@ func SequenceKey(did string) []byte { return seqKey(did) }
 // is modified would have to go through a second node cache (IAVL's
 // copy-on-write clears fields of the cached nodes it copies), and on a
 // loaded node the misses of that cache cost more CPU than the parallelism
-// gains (bench/RESULTS.md).
+// gains (bench/RESULTS.md). With the memtree backend (ADR 0015) saved
+// versions are immutable and could be read in parallel; CheckTx has not
+// been moved off mu yet (bench/RESULTS.md, "What is left").
 type App struct {
 	stateBackend string // StateIAVL or StateMemTree, as opened
 	logger       log.Logger
@@ -108,7 +110,8 @@ type Options struct {
 	// Clock times ABCI calls for metrics only; it never reaches state.
 	// Default: the wall clock.
 	Clock func() time.Time
-	// StateBackend is StateIAVL (default) or StateMemTree. For memtree:
+	// StateBackend is StateIAVL or StateMemTree; empty: the backend that
+	// wrote db, or DefaultStateBackend for a new database. For memtree:
 	// KeepHeights is how many heights stay readable (default 256), and
 	// SnapshotDir, if set, where a snapshot of the state is written every
 	// SnapshotInterval heights (default 500), so that a restart replays

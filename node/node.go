@@ -45,7 +45,9 @@ type RunOptions struct {
 }
 
 // OpenApplicationDB opens the application state database in dir
-// (application.db). Its options suit IAVL's write pattern: every block
+// (application.db). Its options were chosen for the IAVL backend, whose
+// write pattern they suit (the memtree backend writes one change set per
+// block and is indifferent to them): every block
 // writes the new tree nodes of every modified path, so a larger memtable
 // means fewer level-0 flushes and compactions, and seek-triggered
 // compactions (set off by the many reads of tree nodes) are disabled. The
