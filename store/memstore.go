@@ -108,7 +108,7 @@ func (m *MultiStore) openMem(latest int64) error {
 	if err != nil {
 		return fmt.Errorf("store: read metadata: %w", err)
 	}
-	if latest > 0 && string(marker) != "memtree" {
+	if latest > 0 && string(marker) != BackendMemTree {
 		return errors.New("store: this application database was written by the IAVL state backend; the memtree backend cannot open it")
 	}
 	if latest == 0 {
@@ -266,7 +266,7 @@ func (m *MultiStore) commitMem() (CommitID, error) {
 		{changeKey(version), b.changes},
 		{hashKey(version), id.Hash},
 		{metaLatest, binary.BigEndian.AppendUint64(nil, uint64(version))},
-		{memMarker, []byte("memtree")},
+		{memMarker, []byte(BackendMemTree)},
 	} {
 		value := kv[1]
 		if value == nil {
