@@ -309,7 +309,7 @@ func (a *App) deliver(bs *blockState, bz []byte) (res *abci.ExecTxResult) {
 		if err := a.router[msg.TypeURL()].Handler(ctx, msg); err != nil {
 			space, code, log := codeOf(err)
 			return &abci.ExecTxResult{Codespace: space, Code: code, Log: fmt.Sprintf("message %d: %s", i, log),
-				Events: []abci.Event{txEvent(ad, typeURLs[:i+1])}}
+				Events: []abci.Event{a.txEvent(ad, typeURLs[:i+1])}}
 		}
 	}
 	if c := caches[a.identityIdx]; c != nil {
@@ -326,22 +326,26 @@ func (a *App) deliver(bs *blockState, bz []byte) (res *abci.ExecTxResult) {
 	}
 	implied = newSigner && ad.seq == 0 && identity.IsRegistered(ids, ad.signer)
 	bs.valUpdates = append(bs.valUpdates, ctx.ValidatorUpdates()...)
-	events := []abci.Event{txEvent(ad, typeURLs)}
-	for _, ev := range ctx.Events() {
-		e := abci.Event{Type: ev.Type}
-		for _, at := range ev.Attrs {
-			e.Attributes = append(e.Attributes, abci.EventAttribute{Key: at.Key, Value: at.Value, Index: true})
+	evs := ctx.Events()
+	events := make([]abci.Event, 1, 1+len(evs))
+	events[0] = a.txEvent(ad, typeURLs)
+	for _, ev := range evs {
+		e := abci.Event{Type: ev.Type, Attributes: make([]abci.EventAttribute, len(ev.Attrs))}
+		for i, at := range ev.Attrs {
+			e.Attributes[i] = abci.EventAttribute{Key: at.Key, Value: at.Value, Index: a.events.indexed(ev.Type, at.Key)}
 		}
 		events = append(events, e)
 	}
 	return &abci.ExecTxResult{Code: abci.CodeTypeOK, Events: events}
 }
 
-func txEvent(ad *admitted, typeURLs []string) abci.Event {
+// txEvent is the event every executed transaction has: its signer's DID,
+// its sequence and its messages' type URLs (comma-separated).
+func (a *App) txEvent(ad *admitted, typeURLs []string) abci.Event {
 	return abci.Event{Type: "tx", Attributes: []abci.EventAttribute{
-		{Key: "signer", Value: ad.signer, Index: true},
-		{Key: "sequence", Value: strconv.FormatUint(ad.seq, 10), Index: true},
-		{Key: "msgs", Value: strings.Join(typeURLs, ","), Index: false},
+		{Key: "signer", Value: ad.signer, Index: a.events.txSigner},
+		{Key: "sequence", Value: strconv.FormatUint(ad.seq, 10), Index: a.events.txSequence},
+		{Key: "msgs", Value: strings.Join(typeURLs, ","), Index: a.events.txMsgs},
 	}}
 }
 

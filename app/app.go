@@ -87,6 +87,8 @@ type App struct {
 	// signerKeys feeds Precheck (precheck.go).
 	signerKeys signerKeyCache
 	clock      func() time.Time // metrics only
+	// events says which event attributes CometBFT's indexer indexes.
+	events eventIndex
 
 	genesisHash []byte // app hash after InitChain, before block 1
 }
@@ -120,6 +122,11 @@ type Options struct {
 	KeepHeights      int
 	SnapshotDir      string
 	SnapshotInterval int64
+	// IndexEvents names the event attributes CometBFT's transaction
+	// indexer indexes on this node: "*", "<type>.*" or "<type>.<key>"
+	// (ADR 0016). nil: DefaultIndexEvents; empty: none (transactions stay
+	// found by hash and height).
+	IndexEvents []string
 }
 
 // The state backends (store.Open; ADR 0015).
@@ -153,6 +160,13 @@ func New(db dbm.DB, opts Options) (*App, error) {
 		opts.Clock = time.Now
 	}
 	a := &App{logger: opts.Logger, metrics: opts.Metrics, router: map[string]module.MsgType{}, checkSeq: map[string]uint64{}, check: newCheckCache(), sigCache: newSigCache(1 << 16), keyCache: sigverify.NewKeyCache(keyCacheSize), clock: opts.Clock}
+	if opts.IndexEvents == nil {
+		opts.IndexEvents = DefaultIndexEvents
+	}
+	var err error
+	if a.events, err = parseEventIndex(opts.IndexEvents); err != nil {
+		return nil, err
+	}
 
 	// The wiring: every module, in genesis order.
 	a.Identity = identity.New()

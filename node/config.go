@@ -22,6 +22,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/medchain/medchain/app"
@@ -40,10 +41,11 @@ type Settings struct {
 	// Peers maps organization ids to the API base URLs of their nodes, where
 	// this node's vault fetches records those organizations hold.
 	Peers map[string]string `json:"peers,omitempty"`
-	// StateBackend is where the authenticated state lives: "iavl" (the
-	// default; every height kept on disk) or "memtree" (in memory, the
-	// change sets on disk, the last KeepHeights heights readable; ADR
-	// 0015). A node's database is written by one backend and opened only
+	// StateBackend is where the authenticated state lives: "memtree" (in
+	// memory, the change sets on disk, the last KeepHeights heights
+	// readable; ADR 0015) or "iavl" (every height kept on disk, for archive
+	// nodes). Empty: the backend that wrote the database, or memtree for a
+	// new one. A node's database is written by one backend and opened only
 	// by it.
 	StateBackend string `json:"state_backend,omitempty"`
 	// KeepHeights is how many recent heights the memtree backend keeps
@@ -53,6 +55,13 @@ type Settings struct {
 	// a snapshot of the state to data/state-snapshots, which bounds what a
 	// restart replays (default app.DefaultSnapshotInterval).
 	SnapshotInterval int64 `json:"snapshot_interval,omitempty"`
+	// IndexEvents names the event attributes CometBFT's transaction
+	// indexer indexes, for tx_search: "*" (all), "<type>.*" or
+	// "<type>.<key>", such as "identity.key_rotated.did" (ADR 0016).
+	// Absent (null): app.DefaultIndexEvents, ["tx.signer"]; []: none.
+	// Transactions are always found by hash and height, and subscriptions
+	// and block_results see every attribute whatever this says.
+	IndexEvents []string `json:"index_events"`
 }
 
 // Duration is a time.Duration that reads and writes as "1.5s" in JSON.
@@ -72,7 +81,8 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 
 // DefaultSettings returns the defaults: loopback API on port 8080.
 func DefaultSettings() Settings {
-	return Settings{APIAddr: "127.0.0.1:8080", MaxBodyBytes: 1 << 20, CommitTimeout: Duration(30 * time.Second)}
+	return Settings{APIAddr: "127.0.0.1:8080", MaxBodyBytes: 1 << 20, CommitTimeout: Duration(30 * time.Second),
+		IndexEvents: slices.Clone(app.DefaultIndexEvents)}
 }
 
 // Validate checks the settings and names the field at fault.
@@ -96,6 +106,9 @@ func (s Settings) Validate() error {
 	}
 	if s.SnapshotInterval < 0 {
 		return errors.New("medchain.json: snapshot_interval must not be negative")
+	}
+	if err := app.ValidateIndexEvents(s.IndexEvents); err != nil {
+		return fmt.Errorf("medchain.json: %w", err)
 	}
 	return nil
 }

@@ -164,6 +164,7 @@ func Run(ctx context.Context, home string, o RunOptions) error {
 		Logger: logger.With("module", "medchain"), Metrics: app.NewMetrics(reg),
 		StateBackend: settings.StateBackend, KeepHeights: settings.KeepHeights,
 		SnapshotDir: filepath.Join(conf.DBDir(), "state-snapshots"), SnapshotInterval: settings.SnapshotInterval,
+		IndexEvents: settings.IndexEvents,
 	})
 	if err != nil {
 		return fmt.Errorf("refusing to start: %w", err)

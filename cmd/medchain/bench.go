@@ -29,6 +29,7 @@ import (
 	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
 	"github.com/spf13/cobra"
 
+	"github.com/medchain/medchain/app"
 	"github.com/medchain/medchain/crypto/keyring"
 	"github.com/medchain/medchain/node"
 )
@@ -55,6 +56,9 @@ type benchOptions struct {
 	progress   time.Duration
 	// stateBackend is the medchain nodes' node.Settings.StateBackend.
 	stateBackend string
+	// indexEvents is the medchain nodes' node.Settings.IndexEvents as
+	// --index-events gives it: "" (the default), "none" or a comma list.
+	indexEvents string
 }
 
 const (
@@ -111,7 +115,8 @@ func newBenchCmd(g *globals) *cobra.Command {
 	f.StringVar(&o.selfProf, "loadgen-cpuprofile", "", "write a CPU profile of this process (the load generator) to this file")
 	_ = f.MarkHidden("loadgen-cpuprofile")
 	f.DurationVar(&o.progress, "progress", 5*time.Second, "interval of progress lines on stderr")
-	f.StringVar(&o.stateBackend, "state-backend", "", "medchain nodes' state backend: iavl (the default) or memtree (ADR 0015)")
+	f.StringVar(&o.stateBackend, "state-backend", "", "medchain nodes' state backend: memtree (the default) or iavl (ADR 0015)")
+	f.StringVar(&o.indexEvents, "index-events", "", "medchain nodes' index_events: empty for the default (tx.signer), none, or a comma-separated list such as '*' or 'tx.signer,tx.sequence' (ADR 0016)")
 	return cmd
 }
 
@@ -238,6 +243,11 @@ func (o *benchOptions) validate() error {
 	if o.client != "lean" && o.client != "cometbft" {
 		return fmt.Errorf("--client %q: use lean or cometbft", o.client)
 	}
+	if ie, ok := benchIndexEvents(o.indexEvents); ok {
+		if err := app.ValidateIndexEvents(ie); err != nil {
+			return fmt.Errorf("--index-events: %w", err)
+		}
+	}
 	if o.progress <= 0 {
 		o.progress = 5 * time.Second
 	}
@@ -287,6 +297,9 @@ func runBench(ctx context.Context, g *globals, o benchOptions) (res *benchResult
 		Validators: o.validators, ChainID: benchChainID, BasePort: base, Passphrase: keyring.EnvOrPrompt(),
 		Tune: func(i int, c *cmtcfg.Config, s *node.Settings) {
 			s.StateBackend = o.stateBackend
+			if ie, ok := benchIndexEvents(o.indexEvents); ok {
+				s.IndexEvents = ie
+			}
 			if o.pprof {
 				c.RPC.PprofListenAddress = pprofAddr(i)
 			}
@@ -340,6 +353,7 @@ func runBench(ctx context.Context, g *globals, o benchOptions) (res *benchResult
 	res.App, res.Validators = o.app, o.validators
 	if o.app == benchAppMedchain {
 		res.StateBackend = o.stateBackend
+		res.IndexEvents = o.indexEvents
 	}
 	res.Machine = benchMachineInfo()
 	res.GoVersion = runtime.Version()
@@ -475,4 +489,19 @@ func benchCommit() string {
 		}
 	}
 	return ""
+}
+
+// benchIndexEvents reads --index-events: ok is false for "" (keep the
+// node default); "none" is the empty list.
+func benchIndexEvents(v string) (list []string, ok bool) {
+	switch v {
+	case "":
+		return nil, false
+	case "none":
+		return []string{}, true
+	}
+	for _, e := range strings.Split(v, ",") {
+		list = append(list, strings.TrimSpace(e))
+	}
+	return list, true
 }

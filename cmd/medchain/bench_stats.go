@@ -18,10 +18,12 @@ type benchResult struct {
 	App        string `json:"app"`
 	Validators int    `json:"validators"`
 	// StateBackend is the medchain nodes' state backend ("" = default).
-	StateBackend string  `json:"state_backend,omitempty"`
-	Duration     string  `json:"duration"`
-	WindowS      float64 `json:"window_s"`
-	Rate         float64 `json:"rate"` // offered tx/s, 0 = as fast as possible
+	StateBackend string `json:"state_backend,omitempty"`
+	// IndexEvents is the medchain nodes' --index-events ("" = default).
+	IndexEvents string  `json:"index_events,omitempty"`
+	Duration    string  `json:"duration"`
+	WindowS     float64 `json:"window_s"`
+	Rate        float64 `json:"rate"` // offered tx/s, 0 = as fast as possible
 
 	TPS        float64 `json:"tps"`
 	P50ms      float64 `json:"p50_ms"`
