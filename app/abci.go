@@ -153,11 +153,13 @@ func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.Respon
 		return &abci.ResponseCheckTx{Codespace: space, Code: code, Log: log}, nil
 	}
 	a.checkSeq[ad.signer] = ad.seq + 1
-	a.hintSignerKeys(ad)
-	// Verify the messages' own signatures now, off the consensus path, so
-	// that FinalizeBlock finds them in the cache. A failure is for the
-	// handler to report.
+	// A recheck is of a transaction checked before as new: its keys were
+	// hinted and its messages' signatures verified then.
 	if req.Type == abci.CheckTxType_New {
+		a.hintSignerKeys(ad)
+		// Verify the messages' own signatures now, off the consensus path,
+		// so that FinalizeBlock finds them in the cache. A failure is for
+		// the handler to report.
 		for _, m := range ad.msgs {
 			if sc, ok := m.(module.SignatureCarrier); ok {
 				for _, sg := range sc.Signatures(a.chainID, ad.signer) {
