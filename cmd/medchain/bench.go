@@ -471,22 +471,34 @@ func stopBenchNodes(nodes []*benchNode, logf func(string, ...any)) {
 	}
 }
 
-// benchCommit returns the git commit of the working directory, else the
-// one recorded in the binary, else "".
+// benchCommit names the medchain commit under test: the binary's own
+// (vcs.revision, "+dirty" if vcs.modified; built with -buildvcs=true where
+// GOFLAGS turns VCS stamping off), else HEAD of the git repository in the
+// working directory, else "".
 func benchCommit() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		var rev, modified string
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				modified = s.Value
+			}
+		}
+		if rev != "" {
+			if modified == "true" {
+				rev += "+dirty"
+			}
+			return rev
+		}
+	}
 	if out, err := exec.Command("git", "rev-parse", "HEAD").Output(); err == nil {
 		c := strings.TrimSpace(string(out))
 		if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(strings.TrimSpace(string(st))) > 0 {
 			c += "+dirty"
 		}
 		return c
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				return s.Value
-			}
-		}
 	}
 	return ""
 }
