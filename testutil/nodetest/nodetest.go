@@ -4,8 +4,10 @@ package nodetest
 
 import (
 	"context"
+	"math/rand/v2"
 	"net"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -16,15 +18,20 @@ import (
 	"github.com/medchain/medchain/node"
 )
 
-// FreeAddr returns a loopback address with a port that was free just now.
-func FreeAddr(t testing.TB) string {
+// FreeAddrs returns loopback API, RPC and P2P addresses on ports that
+// were free just now. They come from node.FreeTestnetBasePort's range,
+// below Linux's ephemeral ports: a port the kernel handed out (port 0) and
+// the test closed again can become the local port of another test's
+// outgoing connection before the node binds it.
+func FreeAddrs(t testing.TB) node.Addrs {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	base, err := node.FreeTestnetBasePort(rand.IntN, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	p2p, rpc, api, _ := node.TestnetPorts(base, 0)
+	addr := func(p int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(p)) }
+	return node.Addrs{API: addr(api), RPC: addr(rpc), P2P: addr(p2p)}
 }
 
 // Logger returns a no-op logger, or one writing to stderr when
@@ -53,7 +60,7 @@ func NewDev(t testing.TB) *Dev {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &Dev{Home: home, Keyring: kr, Addrs: node.Addrs{API: FreeAddr(t), RPC: FreeAddr(t), P2P: FreeAddr(t)}}
+	d := &Dev{Home: home, Keyring: kr, Addrs: FreeAddrs(t)}
 	if _, err := node.InitDev(home, node.InitOptions{Keyring: kr, Addrs: d.Addrs}); err != nil {
 		t.Fatal(err)
 	}
