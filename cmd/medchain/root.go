@@ -67,7 +67,7 @@ func newRoot(g *globals) *cobra.Command {
 	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	pf.StringVar(&g.node, "node", client.DefaultNode, "URL of the node API to talk to")
 	root.AddCommand(newInitCmd(g), newStartCmd(g), newStateCmd(g), newStatusCmd(g), newKeysCmd(g), newTxCmd(g), newQueryCmd(g), newVersionCmd(g), newAuthCmd(g), newRecordsCmd(g),
-		newTestnetCmd(g), newBenchCmd(g), newBenchNodeCmd(g))
+		newTestnetCmd(g), newJoinCmd(g), newBenchCmd(g), newBenchNodeCmd(g))
 	addSupplyCommands(g, root)
 	return root
 }
