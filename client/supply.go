@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -688,6 +689,17 @@ var ErrStreamBroken = errors.New("recall stream broken")
 // with a fresh token), or when the connection breaks (ErrStreamBroken).
 // A refused subscription is a *SupplyError (401, 403, 503 …).
 func (c *Client) WatchRecalls(ctx context.Context, token, org string, fn func(*supplyapi.RecallUpdate) error) error {
+	return c.WatchRecallsSince(ctx, token, org, 0, fn)
+}
+
+// WatchRecallsSince is WatchRecalls for a client that already has the
+// notices at height since (the Height of the last update it applied; 0:
+// none): the node sends only the changes after since, the first with
+// FromHeight since+1 (or more than one block folded into one update), and
+// nothing until something changes. A node that no longer keeps that
+// height, or has not reached it, starts with the whole list (Initial)
+// instead, which replaces what the client has.
+func (c *Client) WatchRecallsSince(ctx context.Context, token, org string, since int64, fn func(*supplyapi.RecallUpdate) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/supply/recalls/stream"+orgQuery(org), nil)
@@ -695,6 +707,9 @@ func (c *Client) WatchRecalls(ctx context.Context, token, org string, fn func(*s
 		return err
 	}
 	req.Header.Set("Accept", "text/event-stream")
+	if since > 0 {
+		req.Header.Set("Last-Event-ID", strconv.FormatInt(since, 10))
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}

@@ -219,16 +219,31 @@ func (h *Handler) recallStream(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	prev := h.cfg.Keeper.RecallNotices(rs, orgID)
-	first := RecallUpdate{Org: orgID, Height: height, Initial: true, Count: len(prev), Notices: prev, Recalls: h.cfg.Keeper.Recalls(rs.State)}
+	// A reconnecting client names the last height it has (SSE's
+	// Last-Event-ID): it gets the changes since, when this node can still
+	// read that height, and the whole list otherwise.
+	since, resumed := h.resumeHeight(r, height)
+	var prev []supply.RecallNotice
+	if resumed {
+		prev, resumed = h.noticesAt(orgID, since, height, rs)
+	}
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream")
 	hd.Set("Cache-Control", "no-store")
 	hd.Set("X-Accel-Buffering", "no") // reverse proxies: do not buffer the stream
 	w.WriteHeader(http.StatusOK)
 	s := &sse{w: w, rc: http.NewResponseController(w), timeout: h.cfg.StreamWriteTimeout}
-	if s.event(EventNotices, height, first) != nil {
-		return // the client is gone or too slow: dropped
+	if resumed {
+		var err error
+		if _, prev, err = h.advance(s, orgID, since, height, rs, prev); err != nil {
+			return // the client is gone or too slow: dropped
+		}
+	} else {
+		prev = h.cfg.Keeper.RecallNotices(rs, orgID)
+		first := RecallUpdate{Org: orgID, Height: height, Initial: true, Count: len(prev), Notices: prev, Recalls: h.cfg.Keeper.Recalls(rs.State)}
+		if s.event(EventNotices, height, first) != nil {
+			return // the client is gone or too slow: dropped
+		}
 	}
 
 	poll := time.NewTicker(h.cfg.StreamPoll)
@@ -240,7 +255,7 @@ func (h *Handler) recallStream(w http.ResponseWriter, r *http.Request) {
 	end := func(reason, format string, args ...any) {
 		_ = s.event(EventEnd, 0, StreamEnd{Reason: reason, Message: fmt.Sprintf(format, args...)})
 	}
-	last := height
+	last := height // advance reached it when resuming
 	for {
 		select {
 		case <-r.Context().Done():
@@ -314,6 +329,40 @@ func (h *Handler) advance(s *sse, orgID string, last, latest int64, rs supply.Re
 		prev, from = next, ht+1
 	}
 	return latest, prev, nil
+}
+
+// resumeHeight reads the request's Last-Event-ID: a height in 1..latest
+// that the client has the organization's notices of. Anything else (none,
+// not a number, a height this node has not reached) is no resumption.
+func (h *Handler) resumeHeight(r *http.Request, latest int64) (int64, bool) {
+	v := r.Header.Get("Last-Event-ID")
+	if v == "" {
+		return 0, false
+	}
+	since, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || since < 1 || since > latest {
+		return 0, false
+	}
+	return since, true
+}
+
+// noticesAt returns the organization's notices at height since (rs reads
+// latest; its unit index serves every height), or false if the chain no
+// longer keeps that height.
+func (h *Handler) noticesAt(orgID string, since, latest int64, rs supply.Readers) ([]supply.RecallNotice, bool) {
+	at := rs
+	if since < latest {
+		hist, ok := h.cfg.Chain.(HistoryReader)
+		if !ok {
+			return nil, false
+		}
+		r, err := hist.ReaderAt(supply.StoreName, since)
+		if err != nil {
+			return nil, false
+		}
+		at.State = r
+	}
+	return h.cfg.Keeper.RecallNotices(at, orgID), true
 }
 
 // isActiveMember reports whether did is a member of orgID and orgID is an

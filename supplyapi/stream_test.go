@@ -34,10 +34,16 @@ type watcher struct {
 // up fails rather than blocks.
 func watch(t *testing.T, c *client.Client, token, orgID string) *watcher {
 	t.Helper()
+	return watchSince(t, c, token, orgID, 0)
+}
+
+// watchSince is watch through Client.WatchRecallsSince.
+func watchSince(t *testing.T, c *client.Client, token, orgID string, since int64) *watcher {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &watcher{updates: make(chan *supplyapi.RecallUpdate, 256), done: make(chan error, 1), cancel: cancel}
 	go func() {
-		w.done <- c.WatchRecalls(ctx, token, orgID, func(u *supplyapi.RecallUpdate) error {
+		w.done <- c.WatchRecallsSince(ctx, token, orgID, since, func(u *supplyapi.RecallUpdate) error {
 			select {
 			case w.updates <- u:
 				return nil
@@ -226,6 +232,89 @@ func TestRecallStreamFollowsBlocks(t *testing.T) {
 	waitStreams(t, f.hd.Streams, 1)
 	wd.stop(t)
 	waitStreams(t, f.hd.Streams, 0)
+}
+
+// TestRecallStreamResumes: a client reconnecting with the height of the
+// last update it has (Last-Event-ID) gets the changes since, each at its
+// height, and nothing when nothing changed; one naming a height the node
+// has not reached, or something that is not a height, gets the whole list.
+func TestRecallStreamResumes(t *testing.T) {
+	f := newFixtureWith(t, true, func(c *supplyapi.Config) { c.StreamPoll = 20 * time.Millisecond })
+	f.register()
+	units := []string{unit("S1"), unit("S2")}
+	f.capture(mfr, ev("commissioning", "ADD", map[string]any{"epcList": units,
+		"ilmd": map[string]any{"cbvmda:lotNumber": "L2", "cbvmda:itemExpirationDate": "2030-01-31"}}))
+	c, tok := f.sdk(), f.token(mfr)
+	w := watch(t, c, tok, "")
+	u := w.next(t, 10*time.Second, "initial update")
+	if !u.Initial || u.Count != 0 {
+		t.Fatalf("initial update %+v", u)
+	}
+	seen := u.Height
+	w.stop(t)
+
+	// While disconnected: the lot is recalled, then one unit ships.
+	r := f.h.Exec(f.admin[mfr], &supply.MsgRecall{Org: mfr, GTIN: gtin, Lots: []string{"L2"}, Reason: "label"})
+	testutil.WantCode(t, "recall", r, "", 0)
+	recallHeight := f.h.Height
+	f.capture(mfr, shipTo(dist, units[0]))
+	shipHeight := f.h.Height
+
+	w = watchSince(t, c, tok, "", seen)
+	u = w.next(t, 10*time.Second, "the recall, resumed")
+	if u.Initial || u.FromHeight != seen+1 || u.Height != recallHeight || !slices.Equal(epcs(u.Added), units) {
+		t.Fatalf("first resumed update %+v, want the recall of %v at height %d from %d", u, units, recallHeight, seen+1)
+	}
+	list := u.Apply(nil)
+	u = w.next(t, 10*time.Second, "the shipment, resumed")
+	if u.Initial || u.Height != shipHeight || len(u.Changed) != 1 || u.Changed[0].Status != supply.StatusInTransit {
+		t.Fatalf("second resumed update %+v, want %s in transit at height %d", u, units[0], shipHeight)
+	}
+	list = u.Apply(list)
+	w.none(t, 300*time.Millisecond, "nothing else changed")
+	w.stop(t)
+
+	// Resuming at the latest height: nothing to send until a change.
+	w = watchSince(t, c, tok, "", shipHeight)
+	w.none(t, 300*time.Millisecond, "resumed at the latest height")
+	f.capture(dist, receiveAll(units[0]))
+	u = w.next(t, 10*time.Second, "the receipt")
+	if u.Initial || u.Height != f.h.Height || len(u.Removed) != 1 || u.Removed[0].EPC != units[0] {
+		t.Fatalf("update after resuming at the tip: %+v", u)
+	}
+	list = u.Apply(list)
+	w.stop(t)
+	var ans supplyapi.RecallsAnswer
+	if st := f.do("GET", "/supply/recalls", tok, "", nil, &ans); st != 200 || !slices.Equal(epcs(ans.Notices), epcs(list)) {
+		t.Fatalf("the resumed list %v, GET /supply/recalls %d %v", epcs(list), st, epcs(ans.Notices))
+	}
+
+	// A height this node has not reached: the whole list.
+	w = watchSince(t, c, tok, "", f.h.Height+100)
+	u = w.next(t, 10*time.Second, "a future height")
+	if !u.Initial || u.Height != f.h.Height || !slices.Equal(epcs(u.Notices), epcs(list)) {
+		t.Fatalf("after a future Last-Event-ID: %+v, want the whole list", u)
+	}
+	w.stop(t)
+	// Not a height: the whole list.
+	req, _ := http.NewRequest("GET", f.srv.URL+"/supply/recalls/stream", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Last-Event-ID", "soon")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		if line, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			if !strings.Contains(line, `"initial":true`) {
+				t.Fatalf("after Last-Event-ID \"soon\": %s, want the whole list", line)
+			}
+			break
+		}
+	}
 }
 
 // TestRecallStreamEnds: the node ends a stream with an "end" event when

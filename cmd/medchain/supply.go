@@ -419,14 +419,16 @@ func newQuerySupplyCmd(g *globals) *cobra.Command {
 func watchRecalls(cmd *cobra.Command, g *globals, c *client.Client, tok, from, orgID string) error {
 	ctx := cmd.Context()
 	var last []supply.RecallNotice
+	var lastHeight int64 // of last; a new stream resumes after it
 	connected := false
 	for {
 		reconnect, since := connected, time.Now()
-		err := c.WatchRecalls(ctx, tok, orgID, func(u *supplyapi.RecallUpdate) error {
+		err := c.WatchRecallsSince(ctx, tok, orgID, lastHeight, func(u *supplyapi.RecallUpdate) error {
 			next := u.Apply(last)
+			lastHeight = u.Height
 			if u.Initial && reconnect {
-				// The first update of a new stream is the whole list: show
-				// it as the change since the last one printed.
+				// The node could not resume: its first update is the whole
+				// list. Show it as the change since the last one printed.
 				u.Added, u.Removed, u.Changed = supplyapi.DiffNotices(last, next)
 				u.Initial, u.Notices, u.Recalls = false, nil, nil
 				if len(u.Added)+len(u.Removed)+len(u.Changed) == 0 {
