@@ -43,6 +43,7 @@ type Joined struct {
 	ChainID          string `json:"chain_id"`
 	NodeID           string `json:"node_id"`
 	P2PAddr          string `json:"p2p_addr"`
+	APIURL           string `json:"api_url"` // this node's REST API
 	ValidatorPubKey  string `json:"validator_pubkey"` // hex, as --validator-key takes it
 	ValidatorAddress string `json:"validator_address"`
 	AdminKey         string `json:"admin_key"`
@@ -56,7 +57,7 @@ type Joined struct {
 // peers; it becomes a validator once a governance proposal (admit_org)
 // names its validator key.
 //
-// Join fails, writing nothing, if home is initialised, if doc does not
+// Join fails, writing no configuration, if home is initialised, if doc does not
 // validate or its app state is not one this medchain starts from (it runs
 // InitChain on it in memory, as the node will), if there is no peer, or if
 // a peer or an organization's API URL is malformed.
@@ -110,6 +111,10 @@ func Join(home string, doc *cmttypes.GenesisDoc, o NetworkJoinOptions) (Joined, 
 	if err != nil {
 		return Joined{}, err
 	}
+	settings, err := LoadSettings(home)
+	if err != nil {
+		return Joined{}, err
+	}
 	nk, err := p2p.LoadNodeKey(conf.NodeKeyFile())
 	if err != nil {
 		return Joined{}, err
@@ -119,6 +124,7 @@ func Join(home string, doc *cmttypes.GenesisDoc, o NetworkJoinOptions) (Joined, 
 	return Joined{
 		Home: abs, ChainID: doc.ChainID, NodeID: string(nk.ID()),
 		P2PAddr:          strings.TrimPrefix(conf.P2P.ListenAddress, "tcp://"),
+		APIURL:           "http://" + settings.APIAddr,
 		ValidatorPubKey:  strings.ToUpper(hex.EncodeToString(pv.Key.PubKey.Bytes())),
 		ValidatorAddress: pv.Key.PubKey.Address().String(),
 		AdminKey:         o.AdminKey, AdminDID: admin.DID,

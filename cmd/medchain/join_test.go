@@ -79,10 +79,11 @@ func TestJoinCLI(t *testing.T) {
 		ValidatorAddress string `json:"validator_address"`
 		AdminKey         string `json:"admin_key"`
 		AdminDID         string `json:"admin_did"`
+		APIURL           string `json:"api_url"`
 	}
 	j.json(&joined, "join", "--home", j.home, "--genesis", genesis, "--peer", peer,
 		"--api-addr", j.api, "--rpc-addr", j.rpc, "--p2p-addr", j.p2p, "--org-peer", "dev-hospital="+d.url, "-o", "json")
-	if joined.ChainID != "medchain-dev" || joined.AdminKey != "admin" || !strings.HasPrefix(joined.AdminDID, "did:medchain:") || len(joined.ValidatorPubKey) != 64 {
+	if joined.ChainID != "medchain-dev" || joined.AdminKey != "admin" || joined.APIURL != j.url || !strings.HasPrefix(joined.AdminDID, "did:medchain:") || len(joined.ValidatorPubKey) != 64 {
 		t.Fatalf("join: %+v", joined)
 	}
 	j.startForTest("/v1/status", "joined node API")
