@@ -43,7 +43,7 @@ type Joined struct {
 	ChainID          string `json:"chain_id"`
 	NodeID           string `json:"node_id"`
 	P2PAddr          string `json:"p2p_addr"`
-	APIURL           string `json:"api_url"` // this node's REST API
+	APIURL           string `json:"api_url"`          // this node's REST API
 	ValidatorPubKey  string `json:"validator_pubkey"` // hex, as --validator-key takes it
 	ValidatorAddress string `json:"validator_address"`
 	AdminKey         string `json:"admin_key"`
