@@ -1,14 +1,16 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
-	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
+	cmttypes "github.com/cometbft/cometbft/types"
 )
 
 // TestJoinCLI onboards an organization with the CLI alone: "medchain join"
@@ -94,7 +96,7 @@ func TestJoinCLI(t *testing.T) {
 		d.json(&js, "status", "--node", j.url, "-o", "json")
 		return js.Height > st.Height
 	})
-	if got := blockAppHash(t, "http://"+j.rpc, st.Height+1); got != blockAppHash(t, "http://"+d.rpc, st.Height+1) {
+	if got := blockAppHash(t, j.rpc, st.Height+1); got != blockAppHash(t, d.rpc, st.Height+1) {
 		t.Fatalf("app hash in header %d differs between the nodes", st.Height+1)
 	}
 
@@ -122,7 +124,7 @@ func TestJoinCLI(t *testing.T) {
 	}
 	// From then on the joined node's validator signs.
 	waitFor(t, 60*time.Second, "a block signed by the joined node's validator", func() bool {
-		return commitSignedBy(t, "http://"+d.rpc, joined.ValidatorAddress)
+		return commitSignedBy(t, d.rpc, joined.ValidatorAddress)
 	})
 	out, err := d.run("query", "org", "show", "clinic-b", "--node", d.url, "-o", "json")
 	if err != nil || !strings.Contains(out, joined.AdminDID) {
@@ -143,56 +145,37 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
-// rpcGet decodes the result of a CometBFT RPC GET.
-func rpcGet(t *testing.T, url string, v any) {
+// rpcClient is a CometBFT RPC client of the node at rpcAddr (host:port).
+func rpcClient(t *testing.T, rpcAddr string) *rpchttp.HTTP {
 	t.Helper()
-	resp, err := http.Get(url)
+	c, err := rpchttp.New("tcp://"+rpcAddr, "/websocket")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var env struct {
-		Result json.RawMessage `json:"result"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil || env.Result == nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	if err := json.Unmarshal(env.Result, v); err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
+	return c
 }
 
-// blockAppHash is the app hash in the header of height.
-func blockAppHash(t *testing.T, rpcURL string, height int64) string {
+// blockAppHash is the app hash in the header of height, read from the node
+// at rpcAddr.
+func blockAppHash(t *testing.T, rpcAddr string, height int64) string {
 	t.Helper()
-	var b struct {
-		Block struct {
-			Header struct {
-				AppHash string `json:"app_hash"`
-			} `json:"header"`
-		} `json:"block"`
+	b, err := rpcClient(t, rpcAddr).Block(context.Background(), &height)
+	if err != nil {
+		t.Fatalf("block %d from %s: %v", height, rpcAddr, err)
 	}
-	rpcGet(t, fmt.Sprintf("%s/block?height=%d", rpcURL, height), &b)
-	return b.Block.Header.AppHash
+	return b.Block.AppHash.String()
 }
 
-// commitSignedBy reports whether the latest commit has a signature of the
-// validator at address for the block.
-func commitSignedBy(t *testing.T, rpcURL, address string) bool {
+// commitSignedBy reports whether the latest commit of the node at rpcAddr
+// has a signature for the block by the validator at address.
+func commitSignedBy(t *testing.T, rpcAddr, address string) bool {
 	t.Helper()
-	var c struct {
-		SignedHeader struct {
-			Commit struct {
-				Signatures []struct {
-					Flag    int    `json:"block_id_flag"`
-					Address string `json:"validator_address"`
-				} `json:"signatures"`
-			} `json:"commit"`
-		} `json:"signed_header"`
+	c, err := rpcClient(t, rpcAddr).Commit(context.Background(), nil)
+	if err != nil {
+		t.Fatalf("commit from %s: %v", rpcAddr, err)
 	}
-	rpcGet(t, rpcURL+"/commit", &c)
-	for _, s := range c.SignedHeader.Commit.Signatures {
-		if s.Address == address && s.Flag == 2 { // BlockIDFlagCommit
+	for _, s := range c.Commit.Signatures {
+		if s.ValidatorAddress.String() == address && s.BlockIDFlag == cmttypes.BlockIDFlagCommit {
 			return true
 		}
 	}
