@@ -1,6 +1,7 @@
 package identity_test
 
 import (
+	"encoding/hex"
 	"testing"
 
 	abci "github.com/cometbft/cometbft/abci/types"
@@ -184,5 +185,23 @@ func TestSmallOrderKeysRefused(t *testing.T) {
 	wantCode(t, "rotation to a small-order key", h.Block(s.Sign(h.ChainID, rot))[0], app.ErrInvalidMsg.Codespace, app.ErrInvalidMsg.Code)
 	if rec := record(h, s.DID); len(rec.SigningKeys) != 1 {
 		t.Fatalf("rotation to a small-order key changed the record: %d keys", len(rec.SigningKeys))
+	}
+}
+
+// TestDIDFromKeyVectors pins the DID derivation: DIDs are state keys and
+// appear in every signed transaction, so any change to it is a fork.
+func TestDIDFromKeyVectors(t *testing.T) {
+	for _, tc := range []struct{ pub, did string }{
+		{"eae1c8793b5597c4b3f490e76ac31172c439690f8ee14142bb851a61f9a49f0e", "did:medchain:ac75sghxbqwebvnv7rxuuvcfcm"},
+		{"627f17d893e5697a4ba2208bc80b0292e7f58d8120eb353c1b55429db9c6b196", "did:medchain:pnf7efpbqflexjp32534em53nu"},
+		{"", "did:medchain:zir67y5sjoikxol7urhft2nzkq"},
+	} {
+		pub, err := hex.DecodeString(tc.pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := identity.DIDFromKey(pub); got != tc.did || !identity.ValidDID(got) {
+			t.Errorf("DIDFromKey(%s) = %s, want %s", tc.pub, got, tc.did)
+		}
 	}
 }

@@ -28,14 +28,18 @@ func DIDOfRecordKey(key []byte) (did string, ok bool) {
 	return string(key[1:]), true
 }
 
-var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
+// b32 is RFC 4648 base32 in lower case, unpadded.
+var b32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
 // DIDFromKey derives the DID of an identity from its first signing key:
 // did:medchain: followed by the lower-case base32 of the first 16 bytes of
-// SHA-256("medchain/did/v1" 0x00 || key).
+// SHA-256("medchain/did/v1" 0x00 || key). (Every transaction derives one
+// or more: one allocation each.)
 func DIDFromKey(signingKey []byte) string {
 	h := sha256.Sum256(append([]byte("medchain/did/v1\x00"), signingKey...))
-	return Method + strings.ToLower(b32.EncodeToString(h[:16]))
+	did := make([]byte, len(Method)+b32.EncodedLen(16))
+	b32.Encode(did[copy(did, Method):], h[:16])
+	return string(did)
 }
 
 // ValidDID reports whether s is a syntactically valid medchain DID.
