@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	cmtdb "github.com/cometbft/cometbft-db"
@@ -170,7 +171,14 @@ func Run(ctx context.Context, home string, o RunOptions) error {
 		return fmt.Errorf("refusing to start: %w", err)
 	}
 	defer application.Close() // before db.Close: a snapshot may be writing
-	logger.With("module", "medchain").Info("application state opened", "backend", application.StateBackend())
+	indexed := "none"
+	switch {
+	case settings.IndexEvents == nil:
+		indexed = strings.Join(app.DefaultIndexEvents, ",")
+	case len(settings.IndexEvents) > 0:
+		indexed = strings.Join(settings.IndexEvents, ",")
+	}
+	logger.With("module", "medchain").Info("application state opened", "backend", application.StateBackend(), "index_events", indexed)
 	nodeKey, err := p2p.LoadNodeKey(conf.NodeKeyFile())
 	if err != nil {
 		return fmt.Errorf("load node key: %w", err)
